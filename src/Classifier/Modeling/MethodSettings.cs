@@ -17,7 +17,7 @@ public sealed record MethodSettings(string Name, JsonObject Parameters)
 public static class EncoderStrategyFactory
 {
     /// <summary>Method names this build knows.</summary>
-    public static IReadOnlyList<string> KnownMethods { get; } = ["dense"];
+    public static IReadOnlyList<string> KnownMethods { get; } = ["dense", .. Pruning.PruningMethods.Names];
 
     /// <exception cref="ArgumentException">Unknown method or invalid parameters; the message names the field.</exception>
     public static EncoderStrategy Create(MethodSettings method, Checkpoints.BertConfig config)
@@ -27,6 +27,7 @@ public static class EncoderStrategyFactory
         return method.Name switch
         {
             "dense" => new DenseStrategy(config.AttentionProbsDropoutProb),
+            _ when Pruning.PruningMethods.Names.Contains(method.Name) => Pruning.PruningMethods.Create(method, config),
             _ => throw new ArgumentException(
                 $"method.name '{method.Name}' is not known; expected one of {string.Join(", ", KnownMethods)}."),
         };

@@ -1,0 +1,77 @@
+using Triage.Classifier.Modeling;
+using static TorchSharp.torch;
+
+namespace Triage.Classifier.Pruning;
+
+/// <summary>
+/// Attention over a per-row (optionally per-head) subset of keys, which can also report how much attention each
+/// kept key received. Queries are never pruned here: every query row attends to the kept keys.
+/// </summary>
+/// <remarks>
+/// Scores are taken from the attention probabilities <em>before</em> dropout (PTC spec §1.3 recommendation; LTP's
+/// code takes them after dropout, which only matters in training and would make the soft mask noisier).
+/// </remarks>
+internal sealed class ScoringAttentionKernel : IAttentionKernel
+{
+    private readonly Tensor? _keyIndex;
+    private readonly Tensor _keyValid;
+    private readonly Tensor? _queryWeights;
+    private readonly double _dropout;
+    private readonly bool _scoresWithGradient;
+    private Tensor? _scores;
+
+    /// <param name="keyIndex">[B, Hs, t] int64 positions of the kept keys (Hs = 1 shares one set across heads), or null for all keys.</param>
+    /// <param name="keyValid">[B, Hs, t] bool: which slots of <paramref name="keyIndex"/> (or which positions) are real keys.</param>
+    /// <param name="queryWeights">[B, 1, 1, Tq]: 1/count on the query rows that count for the importance score, 0 elsewhere; null to skip scoring (then the fused SDPA path runs).</param>
+    /// <param name="dropout">Attention dropout probability (0 in eval).</param>
+    /// <param name="scoresWithGradient">Keep the scores in the autograd graph (LTP's soft mask); otherwise they are computed under no_grad.</param>
+    public ScoringAttentionKernel(Tensor? keyIndex, Tensor keyValid, Tensor? queryWeights, double dropout, bool scoresWithGradient = false)
+    {
+        _keyIndex = keyIndex;
+        _keyValid = keyValid;
+        _queryWeights = queryWeights;
+        _dropout = dropout;
+        _scoresWithGradient = scoresWithGradient;
+    }
+
+    /// <summary>Takes the scores of the last call ([B, H, t]: attention received per kept key); the caller disposes them.</summary>
+    public Tensor TakeScores()
+    {
+        var scores = _scores ?? throw new InvalidOperationException("This kernel was not asked to score, or has not run.");
+        _scores = null;
+        return scores;
+    }
+
+    public Tensor Attend(Tensor query, Tensor key, Tensor value)
+    {
+        using var scope = NewDisposeScope();
+        var (b, h, dh) = (query.shape[0], query.shape[1], query.shape[3]);
+        if (_keyIndex is not null)
+        {
+            var index = _keyIndex.unsqueeze(-1).expand(b, h, _keyIndex.shape[2], dh); // [B, H, t, dh]
+            key = key.gather(2, index);
+            value = value.gather(2, index);
+        }
+
+        var mask = _keyValid.unsqueeze(2); // [B, Hs, 1, t]
+        if (_queryWeights is null)
+        {
+            return nn.functional.scaled_dot_product_attention(query, key, value, mask, _dropout).MoveToOuterDisposeScope();
+        }
+
+        // BERT's 1/sqrt(d_h) scale (spec A1), not the paper's 1/sqrt(d).
+        var logits = matmul(query, key.transpose(-2, -1)) * (1.0 / Math.Sqrt(dh)); // [B, H, Tq, t]
+        logits = logits.masked_fill(mask.logical_not(), finfo(logits.dtype).min);
+        var probs = nn.functional.softmax(logits, -1);
+        using (_scoresWithGradient ? null : no_grad())
+        {
+            // Column mean over the counted query rows: [B, 1, 1, Tq] @ [B, H, Tq, t] -> [B, H, 1, t].
+            var source = _scoresWithGradient ? probs : probs.detach();
+            _scores?.Dispose();
+            _scores = matmul(_queryWeights, source).squeeze(2).DetachFromDisposeScope();
+        }
+
+        var attended = _dropout > 0 ? nn.functional.dropout(probs, _dropout, training: true) : probs;
+        return matmul(attended, value).MoveToOuterDisposeScope();
+    }
+}
