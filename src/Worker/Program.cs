@@ -1,1 +1,3 @@
-return 0; // Replaced by the System.CommandLine entry point (worker issue).
+using Triage.Worker.Cli;
+
+return await TriageCli.Build().Parse(args).InvokeAsync(TriageCli.Invocation()).ConfigureAwait(false);

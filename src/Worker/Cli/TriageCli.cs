@@ -1,0 +1,30 @@
+using System.CommandLine;
+
+namespace Triage.Worker.Cli;
+
+/// <summary>Assembles the <c>triage</c> command line from one small class per command.</summary>
+internal static class TriageCli
+{
+    public static RootCommand Build()
+    {
+        var globals = new CliGlobals();
+        var root = new RootCommand("Triage: classifies documents from a queue with a BERT model and stores the results")
+        {
+            globals.DataDir,
+            globals.Set,
+        };
+
+        root.Add(ClassifyCommand.Create(globals));
+        root.Add(EmbedCommand.Create(globals));
+        return root;
+    }
+
+    /// <summary>The invocation settings <c>Program</c> uses: SIGTERM is left to the host, which shuts down within
+    /// its own timeout, instead of System.CommandLine's two-second kill.</summary>
+    public static InvocationConfiguration Invocation(TextWriter? output = null, TextWriter? error = null) => new()
+    {
+        ProcessTerminationTimeout = null,
+        Output = output ?? Console.Out,
+        Error = error ?? Console.Error,
+    };
+}
