@@ -111,7 +111,7 @@ public sealed class PtcStrategy : EncoderStrategy, IEncoderWarmStart
         var queries = m > 0 ? cat([mask, ones(batch, m, ScalarType.Bool, device)], 1) : mask; // [B, T']
         var total = length + m;
         var queryWeights = (queries.to(hidden.dtype) / queries.sum(1, keepdim: true, type: hidden.dtype)).view(batch, 1, 1, total);
-        var headSets = Options.PerHead ? layers[0].Attention.Self.Heads : 1;
+        var headSets = Options.PerHead && layers.Count > 0 ? layers[0].Attention.Self.Heads : 1;
         var positions = arange(total, dtype: ScalarType.Int64, device: device);
         KeptKeys kept = new(positions.view(1, 1, total).expand(batch, headSets, total), queries.unsqueeze(1).expand(batch, headSets, total));
         var alwaysKeptAt = positions.ge(length); // combination tokens, by position
