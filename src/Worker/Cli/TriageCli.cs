@@ -14,8 +14,14 @@ internal static class TriageCli
             globals.Set,
         };
 
+        root.Add(RunCommand.Create(globals));
+        root.Add(EnqueueCommand.Create(globals));
         root.Add(ClassifyCommand.Create(globals));
         root.Add(EmbedCommand.Create(globals));
+        root.Add(StatusCommand.Create(globals));
+        root.Add(DeadLettersCommand.Create(globals));
+        root.Add(MigrateCommand.Create(globals));
+        root.Add(HealthCommand.Create(globals));
         return root;
     }
 
