@@ -1,6 +1,7 @@
 using Triage.Classifier.Checkpoints;
 using Triage.Classifier.Models;
 using Triage.Classifier.Modeling;
+using Triage.Classifier.Pruning;
 using Triage.Classifier.Runtime;
 using Triage.Classifier.Tokenization;
 using TorchSharp;
@@ -82,14 +83,29 @@ public static class ModelTrainer
             CheckpointLoader.Load(network, weights, "bert.", key => key.StartsWith("classifier.", StringComparison.Ordinal)
                 || key.StartsWith("strategy.", StringComparison.Ordinal)
                 || key.StartsWith("bert.pooler.", StringComparison.Ordinal));
+            // PTC's combining module may start from the attention weights of the layer it replaces.
+            (strategy as IEncoderWarmStart)?.WarmStart(network.Bert.Layers);
         }
 
         network.to(device);
         var train = dataset.Split("train");
         var validation = dataset.Split("validation");
         var tuner = new FineTuner(network, tokenizer, device);
-        var options = request.Options with { MaxTokens = Math.Min(request.Options.MaxTokens, request.LongDocument.MaxTokens) };
+        var options = request.Options with
+        {
+            MaxTokens = Math.Min(request.Options.MaxTokens, request.LongDocument.MaxTokens),
+            // LTP's λ·(mean soft-mask) regulariser; other methods add nothing.
+            AuxiliaryLoss = request.Options.AuxiliaryLoss ?? (s => (s as LtpStrategy)?.TakeRegularizationLoss()),
+        };
         var result = tuner.Train(train, validation, labels, options, progress, cancellationToken);
+        if (strategy is LtpStrategy ltp)
+        {
+            // LTP stage 2: fix the learned thresholds as hard cuts (tokens physically dropped) and fine-tune the
+            // weights again under them, as the LTP paper does.
+            ltp.Stage = LtpStage.Hard;
+            ltp.Thresholds.requires_grad = false;
+            result = tuner.Train(train, validation, labels, options with { Epochs = Math.Max(1, options.Epochs / 2) }, progress, cancellationToken);
+        }
 
         var manifest = new TriageManifest
         {

@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# The main job on the embedded defaults: classify the sample documents shipped in samples/ with the shipped model
+# in models/bbc-news, printing label + calibrated confidence per document. Usage: scripts/demo.sh [DATA_DIR]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+data_dir=${1:-./data}
+export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
+command -v gcc >/dev/null 2>&1 || { [ "$(id -u)" -eq 0 ] && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends gcc libc6-dev >/dev/null; }
+dotnet build src/Worker -c Release -v quiet -nologo >/dev/null
+triage=src/Worker/bin/Release/net10.0/triage
+"$triage" --data-dir "$data_dir" classify --model models/bbc-news samples/*.txt
