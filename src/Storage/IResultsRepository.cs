@@ -60,4 +60,27 @@ internal interface IResultsRepository : IAsyncDisposable
 
     /// <summary>Number of documents without a result for <paramref name="modelVersion"/>.</summary>
     Task<long> CountDocumentsMissingVersionAsync(string modelVersion, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Every result row (all model versions) of the given documents, for comparing model versions. The default asks
+    /// <see cref="GetResultAsync"/> once per document and version; <see cref="SqlResultsRepository"/> uses one query.
+    /// </summary>
+    async Task<IReadOnlyList<ClassificationResult>> GetResultsForDocumentsAsync(
+        IReadOnlyCollection<string> documentIds,
+        CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(documentIds);
+        var versions = await CountResultsByModelVersionAsync(cancellationToken).ConfigureAwait(false);
+        var rows = new List<ClassificationResult>();
+        foreach (var id in documentIds)
+        {
+            foreach (var version in versions.Keys)
+            {
+                if (await GetResultAsync(id, version, cancellationToken).ConfigureAwait(false) is { } row)
+                    rows.Add(row);
+            }
+        }
+
+        return rows;
+    }
 }

@@ -54,6 +54,14 @@ internal sealed class SqlResultsRepository(SqlDialect dialect, TimeProvider time
         WHERE document_id = @DocumentId AND model_version = @ModelVersion
         """;
 
+    private const string SelectResultsForDocumentsSql = """
+        SELECT document_id AS DocumentId, model_version AS ModelVersion, label AS Label, confidence AS Confidence,
+               probabilities AS Probabilities, method AS Method, tokens_input AS TokensInput,
+               tokens_attended AS TokensAttended, processed_at AS ProcessedAt, message_id AS MessageId, attempt AS Attempt
+        FROM classification_results
+        WHERE document_id IN @Ids
+        """;
+
     private const string DocumentColumns = """
         d.document_id AS DocumentId, d.content AS Content, d.content_sha256 AS ContentSha256,
         d.content_type AS ContentType, d.first_seen_at AS FirstSeenAt, d.last_seen_at AS LastSeenAt
@@ -147,6 +155,22 @@ internal sealed class SqlResultsRepository(SqlDialect dialect, TimeProvider time
                 new { DocumentId = documentId, ModelVersion = modelVersion },
                 cancellationToken: cancellationToken)).ConfigureAwait(false);
             return row is null ? null : ToResult(row);
+        }, cancellationToken);
+    }
+
+    public Task<IReadOnlyList<ClassificationResult>> GetResultsForDocumentsAsync(
+        IReadOnlyCollection<string> documentIds,
+        CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(documentIds);
+        if (documentIds.Count == 0)
+            return Task.FromResult<IReadOnlyList<ClassificationResult>>([]);
+        return WithConnectionAsync<IReadOnlyList<ClassificationResult>>(async connection =>
+        {
+            // Dapper expands "IN @Ids" into one parameter per id on both dialects.
+            var rows = await connection.QueryAsync<ResultRow>(new CommandDefinition(
+                SelectResultsForDocumentsSql, new { Ids = documentIds.ToArray() }, cancellationToken: cancellationToken)).ConfigureAwait(false);
+            return rows.Select(ToResult).ToList();
         }, cancellationToken);
     }
 

@@ -22,6 +22,7 @@ internal static class TriageCli
         root.Add(DeadLettersCommand.Create(globals));
         root.Add(MigrateCommand.Create(globals));
         root.Add(HealthCommand.Create(globals));
+        root.Add(ReclassifyCommand.Create(globals));
         root.Add(PretrainCommand.Create());
         root.Add(TrainCommand.Create());
         root.Add(EvalCommand.Create());
