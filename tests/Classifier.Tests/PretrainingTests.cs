@@ -6,6 +6,7 @@ using Triage.Classifier.Tokenization;
 
 namespace Triage.Classifier.Tests;
 
+[Collection(GlobalRngCollection.Name)]
 public sealed class PretrainingTests
 {
     private static readonly BertConfig Tiny = new() { HiddenSize = 32, NumHiddenLayers = 1, NumAttentionHeads = 2, IntermediateSize = 64, MaxPositionEmbeddings = 64 };

@@ -7,6 +7,7 @@ using Triage.Classifier.Training;
 
 namespace Triage.Classifier.Tests;
 
+[Collection(GlobalRngCollection.Name)]
 public sealed class TrainingTests
 {
     [Fact]
@@ -108,5 +109,21 @@ public sealed class TrainingTests
     private sealed class SynchronousProgress(Action<TrainingProgress> report) : IProgress<TrainingProgress>
     {
         public void Report(TrainingProgress value) => report(value);
+    }
+}
+
+public sealed class LinearBaselineTests
+{
+    [Fact]
+    public void Tfidf_logistic_regression_learns_separable_topics()
+    {
+        string[] sport = ["the match ended with a late goal", "the striker scored twice in the cup final", "the coach praised the team after the win"];
+        string[] tech = ["the new chip doubles battery life", "broadband speeds rise as fibre rolls out", "the software update fixes a security flaw"];
+        var train = sport.Select((t, i) => new LabelledDocument($"s{i}", "train", "sport", t))
+            .Concat(tech.Select((t, i) => new LabelledDocument($"t{i}", "train", "tech", t))).ToList();
+        var model = LinearBaseline.Fit(train, ["sport", "tech"], new LinearBaselineOptions { MinDocumentFrequency = 1, Iterations = 200 });
+        var probabilities = model.PredictProbabilities(["a late goal won the cup", "a security flaw in the chip"]);
+        Assert.True(probabilities[0][0] > 0.5);
+        Assert.True(probabilities[1][1] > 0.5);
     }
 }

@@ -110,6 +110,7 @@ public static class Pretrainer
 
         random.manual_seed(request.Seed);
         using var model = new MaskedLanguageModel(config);
+        Modeling.BertInitializer.Apply(model, config.PadTokenId);
         if (request.InitFrom is { } from)
         {
             using var file = SafeTensorsFile.Open(Path.Combine(from, "model.safetensors"));

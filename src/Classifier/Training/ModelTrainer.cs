@@ -76,6 +76,7 @@ public static class ModelTrainer
         random.manual_seed(request.Options.Seed);
         var strategy = EncoderStrategyFactory.Create(request.Method, config);
         using var network = new SequenceClassifier(config, labels.Count, request.Pooling, strategy);
+        BertInitializer.Apply(network, config.PadTokenId);
         if (request.BaseCheckpoint is { } from)
         {
             using var weights = SafeTensorsFile.Open(Path.Combine(from, "model.safetensors"));
