@@ -27,6 +27,8 @@ internal static class TriageCli
         root.Add(TrainCommand.Create());
         root.Add(EvalCommand.Create());
         root.Add(BenchEncoderCommand.Create());
+        root.Add(BenchCommand.Create());
+        root.Add(BaselineCommand.Create());
         return root;
     }
 

@@ -1,0 +1,197 @@
+using System.Diagnostics;
+using System.Runtime.InteropServices;
+using Triage.Classifier.Inference;
+using Triage.Classifier.Models;
+using Triage.Classifier.Training;
+
+namespace Triage.Classifier.Evaluation;
+
+/// <summary>One method's figures in a side-by-side benchmark.</summary>
+public sealed record MethodBenchmarkRow(
+    string Name,
+    string Method,
+    string ModelVersion,
+    double Accuracy,
+    double MacroF1,
+    double DocsPerSecond,
+    double SpeedUp,
+    long PeakMemoryBytes,
+    double MemoryRatio,
+    double TokensAttended,
+    double TokensAttendedRatio,
+    IReadOnlyList<double> RepetitionDocsPerSecond);
+
+/// <summary>
+/// Runs several models on the same documents, same token-budget batch policy and thread count in one process,
+/// interleaving the models across repetitions so machine noise hits all alike. Peak memory is the peak resident set
+/// above the level before each model's pass (sampled every millisecond, after returning freed heap to the OS), so
+/// models measured later are not charged for earlier ones.
+/// </summary>
+public static class MethodBenchmark
+{
+    public static IReadOnlyList<MethodBenchmarkRow> Run(
+        IReadOnlyList<(string Name, TriageModel Model)> models,
+        IReadOnlyList<LabelledDocument> documents,
+        int maxBatchTokens,
+        int repetitions,
+        Action<string>? log,
+        CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(models);
+        ArgumentNullException.ThrowIfNull(documents);
+        if (models.Count == 0 || documents.Count == 0)
+        {
+            throw new ArgumentException("The benchmark needs at least one model and one document.");
+        }
+
+        var state = models.Select(m => new MethodState(m.Name, m.Model, documents)).ToList();
+        foreach (var s in state)
+        {
+            s.Classifier.Classify([s.Prepared[0]]); // warm-up: lazy native initialisation, allocator growth
+        }
+
+        for (var repetition = 0; repetition < repetitions; repetition++)
+        {
+            // Rotate the order every repetition: no model always runs first (cold caches) or last.
+            for (var k = 0; k < state.Count; k++)
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                var s = state[(k + repetition) % state.Count];
+                var (seconds, peak) = TimedPass(s, maxBatchTokens);
+                s.Seconds.Add(seconds);
+                s.PeakBytes = Math.Max(s.PeakBytes, peak);
+                log?.Invoke($"repetition {repetition + 1}/{repetitions}: {s.Name} {documents.Count / seconds:F2} docs/s");
+            }
+        }
+
+        var labels = documents.Select(d => d.Label).ToList();
+        var rows = state.Select(s =>
+        {
+            var labelIndex = s.Model.Manifest.Labels.Select((l, i) => (l, i)).ToDictionary(p => p.l, p => p.i, StringComparer.Ordinal);
+            var report = ClassificationReport.Compute(s.Model.Manifest.Labels, labels.Select(l => labelIndex[l]).ToList(),
+                s.Predictions!.Select(p => s.Model.Manifest.Labels.Select(l => p.Probabilities[l]).ToArray()).ToList());
+            var median = Median(s.Seconds);
+            return (s, report, docsPerSecond: documents.Count / median, attended: s.Predictions!.Average(p => p.TokensAttended));
+        }).ToList();
+        var dense = rows.FirstOrDefault(r => r.s.Model.Manifest.Method.Name == "dense");
+        var reference = dense.s is null ? rows[0] : dense;
+        return rows.Select(r => new MethodBenchmarkRow(
+            r.s.Name,
+            r.s.Model.Manifest.Method.Name,
+            r.s.Model.Manifest.ModelVersion,
+            r.report.Accuracy,
+            r.report.MacroF1,
+            r.docsPerSecond,
+            r.docsPerSecond / reference.docsPerSecond,
+            r.s.PeakBytes,
+            reference.s.PeakBytes == 0 ? double.NaN : (double)r.s.PeakBytes / reference.s.PeakBytes,
+            r.attended,
+            r.attended / reference.attended,
+            r.s.Seconds.Select(sec => documents.Count / sec).ToList())).ToList();
+    }
+
+    private static (double Seconds, long PeakBytes) TimedPass(MethodState s, int maxBatchTokens)
+    {
+        NativeHeap.Trim();
+        var baseline = ResidentMemory.CurrentBytes();
+        long peak = baseline;
+        using var sampling = new CancellationTokenSource();
+        var sampler = Task.Run(() =>
+        {
+            while (!sampling.IsCancellationRequested)
+            {
+                peak = Math.Max(peak, ResidentMemory.CurrentBytes());
+                Thread.Sleep(1);
+            }
+        });
+
+        var predictions = new Prediction[s.Prepared.Length];
+        var clock = Stopwatch.StartNew();
+        foreach (var batch in ModelEvaluator.TokenBudget(s.Order, i => s.Prepared[i], maxBatchTokens))
+        {
+            var results = s.Classifier.Classify(batch.Select(i => s.Prepared[i]).ToList());
+            for (var k = 0; k < batch.Count; k++)
+            {
+                predictions[batch[k]] = results[k];
+            }
+        }
+
+        clock.Stop();
+        sampling.Cancel();
+        sampler.Wait();
+        s.Predictions = predictions;
+        return (clock.Elapsed.TotalSeconds, Math.Max(0, peak - baseline));
+    }
+
+    private static double Median(List<double> values)
+    {
+        var sorted = values.Order().ToList();
+        return sorted.Count % 2 == 1 ? sorted[sorted.Count / 2] : (sorted[(sorted.Count / 2) - 1] + sorted[sorted.Count / 2]) / 2;
+    }
+
+    private sealed class MethodState
+    {
+        public MethodState(string name, TriageModel model, IReadOnlyList<LabelledDocument> documents)
+        {
+            Name = name;
+            Model = model;
+            Classifier = new DocumentClassifier(model);
+            Prepared = documents.Select(d => Classifier.Prepare(d.Text)).ToArray();
+            Order = Enumerable.Range(0, Prepared.Length).OrderBy(i => Prepared[i].LongestWindow).ToList();
+        }
+
+        public string Name { get; }
+
+        public TriageModel Model { get; }
+
+        public DocumentClassifier Classifier { get; }
+
+        public PreparedDocument[] Prepared { get; }
+
+        public List<int> Order { get; }
+
+        public List<double> Seconds { get; } = [];
+
+        public long PeakBytes { get; set; }
+
+        public Prediction[]? Predictions { get; set; }
+    }
+}
+
+/// <summary>Current resident set size (VmRSS on Linux).</summary>
+internal static class ResidentMemory
+{
+    public static long CurrentBytes()
+    {
+        const string status = "/proc/self/statm";
+        if (File.Exists(status))
+        {
+            var fields = File.ReadAllText(status).Split(' ');
+            return long.Parse(fields[1], System.Globalization.CultureInfo.InvariantCulture) * Environment.SystemPageSize;
+        }
+
+        return Environment.WorkingSet;
+    }
+}
+
+/// <summary>Returns freed native heap to the OS (glibc <c>malloc_trim</c>), so resident memory reflects live data.</summary>
+internal static partial class NativeHeap
+{
+    public static void Trim()
+    {
+        if (OperatingSystem.IsLinux())
+        {
+            try
+            {
+                _ = MallocTrim(0);
+            }
+            catch (EntryPointNotFoundException)
+            {
+                // Not glibc (e.g. musl): resident memory then includes cached heap; figures stay comparable within a run.
+            }
+        }
+    }
+
+    [LibraryImport("libc", EntryPoint = "malloc_trim")]
+    private static partial int MallocTrim(nuint pad);
+}
