@@ -28,6 +28,16 @@ internal static class ApplicationPropertyValues
             nameof(value)),
     };
 
+    /// <summary>Throws <see cref="ArgumentException"/> naming the first property a transport cannot carry.</summary>
+    public static void Validate(IReadOnlyDictionary<string, object> properties)
+    {
+        ArgumentNullException.ThrowIfNull(properties);
+        foreach (var (name, value) in properties)
+        {
+            Normalize(name, value);
+        }
+    }
+
     /// <summary>Normalizes every value; unsupported ones throw when <paramref name="strict"/>, else are skipped
     /// (a broker may add properties of its own that the worker does not care about).</summary>
     public static IReadOnlyDictionary<string, object> NormalizeAll(IEnumerable<KeyValuePair<string, object?>> source, bool strict)

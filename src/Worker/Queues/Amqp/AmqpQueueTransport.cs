@@ -31,6 +31,9 @@ internal sealed class AmqpQueueTransport : IQueueTransport
     private static readonly Symbol LockedUntilAnnotation = new("x-opt-locked-until");
     private static readonly Symbol LockTokenAnnotation = new("x-opt-lock-token");
     private static readonly Symbol DeliveryCountAnnotation = new("x-delivery-count");
+    private const string DeliveryCountProperty = "x-delivery-count";
+
+    private static readonly TimeSpan MinimumReceiveTimeout = TimeSpan.FromMilliseconds(1);
 
     // Service Bus caps dead-letter reason and description at 4096 characters each.
     private const int MaxDeadLetterText = 4096;
@@ -104,12 +107,13 @@ internal sealed class AmqpQueueTransport : IQueueTransport
     {
         ArgumentNullException.ThrowIfNull(message);
         ArgumentException.ThrowIfNullOrEmpty(message.MessageId);
-        var amqpMessage = ToAmqp(message);
+        ApplicationPropertyValues.Validate(message.ApplicationProperties);
         await RunAsync(
             "send",
             async (links, token) =>
             {
-                await links.Sender().SendAsync(amqpMessage, _options.OperationTimeout).WaitAsync(token).ConfigureAwait(false);
+                // A fresh AMQP message per attempt: one that went out on a failed link still carries that delivery.
+                await links.Sender().SendAsync(ToAmqp(message), _options.OperationTimeout).WaitAsync(token).ConfigureAwait(false);
                 return true;
             },
             cancellationToken).ConfigureAwait(false);
@@ -178,7 +182,7 @@ internal sealed class AmqpQueueTransport : IQueueTransport
             return message.LockedUntil;
         }
 
-        var links = (AmqpLinkSet)token.Connection;
+        var links = token.Links;
         try
         {
             var lockedUntil = await ServiceBusManagement.RenewLockAsync(
@@ -238,7 +242,7 @@ internal sealed class AmqpQueueTransport : IQueueTransport
         var batch = new List<ReceivedMessage>(maxMessages) { ToReceived(first, links, receiver) };
         while (batch.Count < maxMessages)
         {
-            var next = await receiver.ReceiveAsync(_options.BatchLinger).ConfigureAwait(false);
+            var next = await ReceiveOneAsync(receiver, _options.BatchLinger).ConfigureAwait(false);
             if (next is null)
             {
                 break;
@@ -265,7 +269,7 @@ internal sealed class AmqpQueueTransport : IQueueTransport
         while (true)
         {
             cancellationToken.ThrowIfCancellationRequested();
-            var message = await receiver.ReceiveAsync(wait < slice ? wait : slice).ConfigureAwait(false);
+            var message = await ReceiveOneAsync(receiver, wait < slice ? wait : slice).ConfigureAwait(false);
             if (message is not null)
             {
                 return message;
@@ -279,6 +283,11 @@ internal sealed class AmqpQueueTransport : IQueueTransport
         }
     }
 
+    /// <summary>AMQPNetLite's <c>ReceiveAsync</c> never completes when the timeout rounds down to 0 ms and no message
+    /// is buffered, so never pass it less than a millisecond.</summary>
+    private static Task<Message> ReceiveOneAsync(ReceiverLink receiver, TimeSpan timeout) =>
+        receiver.ReceiveAsync(timeout < MinimumReceiveTimeout ? MinimumReceiveTimeout : timeout);
+
     private ReceivedMessage ToReceived(Message message, AmqpLinkSet links, ReceiverLink receiver)
     {
         var annotations = message.MessageAnnotations;
@@ -287,10 +296,10 @@ internal sealed class AmqpQueueTransport : IQueueTransport
             : annotations?[LockTokenAnnotation] as Guid? ?? Guid.Empty;
 
         // Service Bus reports deliveries before this one in the header (delivery-count 0 on the first) and does not
-        // use first-acquirer; RabbitMQ leaves the count at 0 but clears first-acquirer on a redelivery, and its
-        // quorum queues may count in x-delivery-count.
+        // use first-acquirer; RabbitMQ 3.10 leaves the count at 0 but clears first-acquirer on a redelivery (its
+        // quorum queues count in an x-delivery-count header, which newer versions may pass on).
         var previous = (long)(message.Header?.DeliveryCount ?? 0);
-        if (annotations?[DeliveryCountAnnotation] is { } counted)
+        if ((annotations?[DeliveryCountAnnotation] ?? message.ApplicationProperties?.Map[DeliveryCountProperty]) is { } counted)
         {
             previous = Math.Max(previous, Convert.ToInt64(counted, CultureInfo.InvariantCulture));
         }
@@ -396,7 +405,7 @@ internal sealed class AmqpQueueTransport : IQueueTransport
         }
         catch (Exception exception) when (exception is AmqpException or InvalidOperationException or ObjectDisposedException)
         {
-            ((AmqpLinkSet)token.Connection).Invalidate();
+            (token.Links).Invalidate();
             QueueLog.AmqpOperationFailed(_logger, exception, operation);
             throw new MessageLockLostException($"Message '{message.MessageId}' cannot be settled: its link is gone. It will be redelivered.", exception);
         }
@@ -408,7 +417,7 @@ internal sealed class AmqpQueueTransport : IQueueTransport
         ObjectDisposedException.ThrowIf(_disposed, this);
         var token = message.LockToken as AmqpLockToken
             ?? throw new ArgumentException("The message was not received from an AMQP transport.", nameof(message));
-        var links = (AmqpLinkSet)token.Connection;
+        var links = token.Links;
         if (!ReferenceEquals(links, _links) || links.IsBroken)
         {
             throw new MessageLockLostException(

@@ -49,9 +49,9 @@ public sealed class RabbitMqTransportTests(RabbitMqFixture rabbit) : IAsyncLifet
     {
         var clock = Stopwatch.StartNew();
         var received = new List<ReceivedMessage>();
-        while (received.Count < count && clock.Elapsed < wait)
+        while (received.Count < count && wait - clock.Elapsed is { Ticks: > 0 } remaining)
         {
-            received.AddRange(await transport.ReceiveAsync(count - received.Count, wait - clock.Elapsed, None));
+            received.AddRange(await transport.ReceiveAsync(count - received.Count, remaining, None));
         }
 
         return received;
@@ -123,14 +123,18 @@ public sealed class RabbitMqTransportTests(RabbitMqFixture rabbit) : IAsyncLifet
         var transport = Transport("maxdelivery");
         await transport.SendAsync(Text("crashy"), None);
 
-        var deliveries = 0;
+        var deliveryCounts = new List<int>();
         while (await ReceiveAllAsync(transport, 1, TimeSpan.FromSeconds(2)) is [var message])
         {
-            deliveries++;
+            deliveryCounts.Add(message.DeliveryCount);
             await transport.AbandonAsync(message, None);
         }
 
-        Assert.Equal(RabbitMqFixture.DeliveryLimit + 1, deliveries);
+        // x-delivery-limit = 3 allows four deliveries. RabbitMQ 3.10 reports no delivery count over AMQP 1.0, only
+        // first-acquirer: the transport can tell a first delivery (1) from a repeated one (2 or more), no more.
+        Assert.Equal(RabbitMqFixture.DeliveryLimit + 1, deliveryCounts.Count);
+        Assert.Equal(1, deliveryCounts[0]);
+        Assert.All(deliveryCounts.Skip(1), count => Assert.True(count >= 2, $"delivery counts {string.Join(", ", deliveryCounts)}"));
         await using var deadLetters = transport.OpenDeadLetterQueue();
         Assert.Equal("crashy", Assert.Single(await ReceiveAllAsync(deadLetters, 1, Wait)).MessageId);
     }
