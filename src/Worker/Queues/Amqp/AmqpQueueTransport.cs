@@ -48,7 +48,7 @@ internal sealed class AmqpQueueTransport : IQueueTransport
     private readonly SemaphoreSlim _connectLock = new(1, 1);
     private readonly SemaphoreSlim _receiveLock = new(1, 1);
     private AmqpLinkSet? _links;
-    private bool _disposed;
+    private volatile bool _disposed;
 
     public AmqpQueueTransport(IOptions<AmqpQueueOptions> options, TimeProvider time, ILogger<AmqpQueueTransport>? logger = null)
     {
@@ -59,7 +59,7 @@ internal sealed class AmqpQueueTransport : IQueueTransport
             ?? throw new FormatException($"No queue to use: set {AmqpQueueOptions.SectionName}:EntityPath or EntityPath in the connection string.");
         _time = time ?? throw new ArgumentNullException(nameof(time));
         _logger = (ILogger?)logger ?? NullLogger.Instance;
-        _retry = AmqpRetry.Create(_options, _logger);
+        _retry = AmqpRetry.Create(_options, _logger, () => _disposed);
         _abandonOutcome = _options.AbandonOutcome != AbandonOutcome.Auto
             ? _options.AbandonOutcome
             : _endpoint.Broker == AmqpBrokerKind.ServiceBus ? AbandonOutcome.Modified : AbandonOutcome.Released;

@@ -37,7 +37,8 @@ internal static class AmqpRetry
 
     /// <summary>Exponential backoff with jitter; the last failure reaches the caller after the configured number
     /// of retries.</summary>
-    public static ResiliencePipeline Create(AmqpQueueOptions options, ILogger logger)
+    /// <param name="stopped">True once the transport is disposed: nothing is retried after that.</param>
+    public static ResiliencePipeline Create(AmqpQueueOptions options, ILogger logger, Func<bool> stopped)
     {
         if (options.ReconnectMaxAttempts == 0)
         {
@@ -47,7 +48,7 @@ internal static class AmqpRetry
         return new ResiliencePipelineBuilder()
             .AddRetry(new RetryStrategyOptions
             {
-                ShouldHandle = new PredicateBuilder().Handle<Exception>(IsTransient),
+                ShouldHandle = new PredicateBuilder().Handle<Exception>(exception => !stopped() && IsTransient(exception)),
                 BackoffType = DelayBackoffType.Exponential,
                 UseJitter = true,
                 Delay = options.ReconnectDelay,
