@@ -139,22 +139,6 @@ public sealed class RabbitMqFixture : IAsyncLifetime
     /// <summary>Runs <c>rabbitmqctl</c> against this node and returns its output.</summary>
     public Task<string> CtlAsync(params string[] arguments) => RunCtlAsync(["-n", NodeName, .. arguments], TimeSpan.FromSeconds(60), throwOnError: true);
 
-    /// <summary>Messages ready in a queue, as the broker counts them.</summary>
-    public async Task<int> ReadyCountAsync(string queue)
-    {
-        var output = await CtlAsync("list_queues", "-q", "--no-table-headers", "name", "messages_ready");
-        foreach (var line in output.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
-        {
-            var parts = line.Split('\t', StringSplitOptions.TrimEntries);
-            if (parts.Length == 2 && parts[0] == queue)
-            {
-                return int.Parse(parts[1], CultureInfo.InvariantCulture);
-            }
-        }
-
-        throw new InvalidOperationException($"Queue {queue} not found in:\n{output}");
-    }
-
     public async Task DisposeAsync()
     {
         try
