@@ -1,6 +1,7 @@
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging.Console;
 using Microsoft.Extensions.Options;
 using Triage.Storage;
 using Triage.Worker.Messages;
@@ -21,6 +22,13 @@ internal static class WorkerServiceCollectionExtensions
         builder.AddTriageQueue().AddTriageStorage();
         var services = builder.Services;
         services.AddSystemd();
+        // Under systemd, AddSystemd switches the console to journald's format; an explicit choice (json for a log
+        // collector) still wins.
+        if (builder.Configuration["Logging:Console:FormatterName"] is { Length: > 0 } formatter)
+        {
+            services.Configure<ConsoleLoggerOptions>(o => o.FormatterName = formatter);
+        }
+
         services.AddMetrics();
         services.TryAddSingleton<TriageMetrics>();
         services.TryAddSingleton<WorkerHealth>();

@@ -28,6 +28,10 @@ public sealed class DotnetCountersTests
         using var data = new TempDirectory();
         var samples = Directory.GetFiles(Path.Combine(SharedAssets.RepositoryRoot, "samples"));
         using var worker = StartWorker(data.Path);
+        EventPipeSession? session = null;
+        EventPipeEventSource? source = null;
+        Task? reading = null;
+        var seen = new ConcurrentDictionary<string, ConcurrentQueue<Published>>(StringComparer.Ordinal);
         try
         {
             await Eventually.ReturnsAsync(
@@ -44,9 +48,8 @@ public sealed class DotnetCountersTests
                 ["MaxHistograms"] = "20",
                 ["ClientId"] = Guid.NewGuid().ToString(),
             });
-            var seen = new ConcurrentDictionary<string, ConcurrentQueue<Published>>(StringComparer.Ordinal);
-            using var session = new DiagnosticsClient(worker.Id).StartEventPipeSession([provider], requestRundown: false);
-            using var source = new EventPipeEventSource(session.EventStream);
+            session = new DiagnosticsClient(worker.Id).StartEventPipeSession([provider], requestRundown: false);
+            source = new EventPipeEventSource(session.EventStream);
             source.Dynamic.All += e =>
             {
                 // Value events only (BeginInstrumentReporting etc. announce an instrument without a value).
@@ -60,7 +63,7 @@ public sealed class DotnetCountersTests
                     Number(e, "rate"), Number(e, "value"), Number(e, "lastValue"), (string?)e.PayloadByName("quantiles"), Number(e, "count"));
                 seen.GetOrAdd((string)e.PayloadByName("instrumentName"), _ => new ConcurrentQueue<Published>()).Enqueue(published);
             };
-            var reading = Task.Run(source.Process);
+            reading = Task.Run(source.Process);
 
             // Send the documents only now, so every one of them is counted by this session.
             await WorkerHost.SendAsync(data.Path, [.. samples.Select(f => EnqueueCommand.Wrap(f, 256 * 1024))]);
@@ -72,10 +75,7 @@ public sealed class DotnetCountersTests
             ];
             await Eventually.ReturnsAsync(
                 () => Task.FromResult((Processed(), expected.Count(seen.ContainsKey))), s => s.Item1 >= samples.Length && s.Item2 == expected.Length,
-                TimeSpan.FromSeconds(60), "every instrument and all documents counted");
-
-            session.Stop();
-            await reading.WaitAsync(TimeSpan.FromSeconds(30));
+                TimeSpan.FromSeconds(90), "every instrument and all documents counted");
 
             Assert.Equal(samples.Length, Processed());
             Assert.All(seen["triage.documents.processed"], p => Assert.Equal(("CounterRateValuePublished", "{document}"), (p.Event, p.Unit)));
@@ -99,12 +99,24 @@ public sealed class DotnetCountersTests
         }
         finally
         {
+            // Ending the worker ends the event stream, so the reader returns; stopping the session first can block
+            // when the target is busy, and disposing a source that is still reading can too.
             if (!worker.HasExited)
             {
                 worker.Kill(entireProcessTree: true);
             }
 
             await worker.WaitForExitAsync();
+            if (reading is not null)
+            {
+                await Task.WhenAny(reading, Task.Delay(TimeSpan.FromSeconds(10)));
+            }
+
+            if (reading?.IsCompleted != false)
+            {
+                source?.Dispose();
+                session?.Dispose();
+            }
         }
     }
 
