@@ -22,7 +22,8 @@ fi
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
 log=$(mktemp)
 set +e
-dotnet test Triage.sln "$@" 2>&1 | tee "$log"
+# A hung test fails the run with a dump instead of eating the CI budget.
+dotnet test Triage.sln --blame-hang-timeout 8m "$@" 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
 set -e
 
