@@ -52,8 +52,9 @@ internal static class WorkerServiceCollectionExtensions
         var services = builder.Services;
         if (string.Equals(kind, QueueOptions.Amqp, StringComparison.OrdinalIgnoreCase))
         {
-            services.TryAddSingleton<IQueueTransport>(_ => throw new InvalidOperationException(
-                "Queue:Kind 'amqp' is not wired into this build yet; use 'embedded'."));
+            // Azure Service Bus or another AMQP 1.0 broker. It has no IQueueAdmin: counts come from the broker's own
+            // tools, and --drain ends at the first empty receive.
+            services.AddAmqpQueueTransport();
             return builder;
         }
 
