@@ -28,6 +28,7 @@ internal static class TriageCli
         root.Add(EvalCommand.Create());
         root.Add(BenchEncoderCommand.Create());
         root.Add(BenchCommand.Create());
+        root.Add(BenchWorkerCommand.Create(globals));
         root.Add(BaselineCommand.Create());
         return root;
     }
