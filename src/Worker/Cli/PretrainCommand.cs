@@ -73,7 +73,8 @@ internal static class PretrainCommand
                 Threads = parse.GetValue(threads),
                 Device = parse.GetValue(device)!,
             };
-            var outcome = Pretrainer.Run(request, new ConsoleProgress(), cancellationToken);
+            using var stop = new StopSignal(cancellationToken);
+            var outcome = Pretrainer.Run(request, new ConsoleProgress(), stop.Token);
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"{(outcome.Finished ? "finished" : "stopped (run again to resume)")} at step {outcome.Steps}/{outcome.TotalSteps} on {outcome.TrainSequences} sequences; held-out MLM loss {outcome.HeldOut.Loss:F4}, accuracy {outcome.HeldOut.Accuracy:P2} over {outcome.HeldOut.MaskedTokens} masked tokens"));
             return Task.FromResult(0);

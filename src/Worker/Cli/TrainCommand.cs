@@ -113,7 +113,8 @@ internal static class TrainCommand
                 Threads = parse.GetValue(threads),
             };
 
-            var outcome = ModelTrainer.Run(request, new ConsoleProgress(), cancellationToken);
+            using var stop = new StopSignal(cancellationToken);
+            var outcome = ModelTrainer.Run(request, new ConsoleProgress(), stop.Token);
             var f = outcome.FineTune;
             Console.WriteLine($"Saved {outcome.OutputDirectory} (model version {outcome.Manifest.ModelVersion}, method {outcome.Manifest.Method.Name}).");
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
