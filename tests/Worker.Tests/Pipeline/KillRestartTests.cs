@@ -9,7 +9,7 @@ namespace Triage.Worker.Tests.Pipeline;
 /// <summary>kill -9 of a worker process mid-run, then a restart: every document ends with exactly one row.</summary>
 public sealed class KillRestartTests
 {
-    private const int Documents = 300;
+    private const int Documents = 2_000;
 
     [Fact]
     public async Task Killing_the_worker_process_mid_run_loses_and_duplicates_nothing()
