@@ -43,8 +43,8 @@ public sealed partial class AmqpReliabilityTests
             await WaitForRowsAsync(data.Path, worker, rows => rows >= EndToEndDocuments, FinishDeadline, $"{EndToEndDocuments} rows");
             await Eventually.ReturnsAsync(() => Task.FromResult(worker.Log), log => log.Contains("Message malformed dead-lettered: MalformedJson:", StringComparison.Ordinal), StartDeadline, "the worker to log the dead-lettered message with its reason");
             await StopAsync(worker);
+            AssertLogIsClean(worker);
             Assert.DoesNotContain("fail:", worker.Log, StringComparison.Ordinal);
-            Assert.DoesNotContain(broker.ConnectionString, worker.Log, StringComparison.Ordinal); // the secret is never logged
         }
 
         var rows = await AssertExactlyOneRowPerDocumentAsync(data.Path, ids);

@@ -26,6 +26,7 @@ public sealed partial class AmqpReliabilityTests
         {
             await WaitForRowsAsync(data.Path, first, rows => rows >= RowsBeforeKill, StartDeadline, $"{RowsBeforeKill} rows before the kill");
             await KillAsync(first);
+            AssertLogIsClean(first);
             rowsAtKill = await CountRowsAsync(data.Path);
         }
 
@@ -36,6 +37,7 @@ public sealed partial class AmqpReliabilityTests
         {
             await WaitForRowsAsync(data.Path, second, rows => rows >= KillDocuments, FinishDeadline, $"{KillDocuments} rows after the restart");
             await StopAsync(second);
+            AssertLogIsClean(second);
         }
 
         var rows = await AssertExactlyOneRowPerDocumentAsync(data.Path, Enumerable.Range(0, KillDocuments).Select(i => $"doc-{i}"));

@@ -66,6 +66,23 @@ public sealed partial class AmqpReliabilityTests(AmqpBroker broker, ITestOutputH
         Assert.True(worker.ExitCode == 0, worker.ToString());
     }
 
+    /// <summary>The worker's warnings and errors go to the test output (a reconnect explains itself there); the broker
+    /// password never appears in its log, not even inside an exception from a failed connect.</summary>
+    private void AssertLogIsClean(WorkerProcess worker)
+    {
+        var lines = worker.Log.Split('\n');
+        for (var i = 0; i < lines.Length; i++)
+        {
+            if (lines[i].StartsWith("warn:", StringComparison.Ordinal) || lines[i].StartsWith("fail:", StringComparison.Ordinal) || lines[i].StartsWith("crit:", StringComparison.Ordinal))
+            {
+                output.WriteLine($"{lines[i].TrimEnd()} {(i + 1 < lines.Length ? lines[i + 1].Trim() : string.Empty)}");
+            }
+        }
+
+        Assert.DoesNotContain(broker.Password, worker.Log, StringComparison.Ordinal);
+        Assert.DoesNotContain("crit:", worker.Log, StringComparison.Ordinal);
+    }
+
     /// <summary>The results table is exactly the expected documents: each present once (the table's key is
     /// (document id, model version), so a second row for a document is impossible; a missing or stray one is not).</summary>
     private async Task<IReadOnlyList<ResultRow>> AssertExactlyOneRowPerDocumentAsync(string dataDir, IEnumerable<string> documentIds)

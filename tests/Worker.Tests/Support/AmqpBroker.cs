@@ -23,6 +23,9 @@ public sealed class AmqpBroker : IAsyncLifetime
 
     public string ConnectionString => _node.ConnectionString;
 
+    /// <summary>The broker password: a secret no worker log may contain.</summary>
+    public string Password => _node.Password;
+
     public static string Address(string queue) => RabbitMqFixture.Address(queue);
 
     public static string DeadLetterQueue(string queue) => queue + ".dlq";
