@@ -193,10 +193,18 @@ internal sealed class DocumentPipeline(
                 while (!_stop.IsCancellationRequested)
                 {
                     _p.Health.Beat();
-                    await WaitWhilePausedAsync().ConfigureAwait(false);
                     var slots = await AcquireSlotsAsync().ConfigureAwait(false);
                     if (slots == 0)
                     {
+                        break;
+                    }
+
+                    // After the wait for slots, not before it: abandoning a batch that could not be stored is what
+                    // frees the slots, and its messages must not be received straight back inside the pause.
+                    await WaitWhilePausedAsync().ConfigureAwait(false);
+                    if (_stop.IsCancellationRequested)
+                    {
+                        _slots.Release(slots);
                         break;
                     }
 

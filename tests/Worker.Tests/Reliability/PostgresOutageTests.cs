@@ -5,6 +5,7 @@ using Microsoft.Extensions.Hosting;
 using Npgsql;
 using Triage.Storage;
 using Triage.Worker.Metrics;
+using Triage.Worker.Queues.Embedded;
 using Triage.Worker.Tests.Fakes;
 using Triage.Worker.Tests.Support;
 using Xunit.Abstractions;
@@ -119,6 +120,13 @@ public sealed class PostgresOutageTests(ITestOutputHelper output)
         Assert.Equal(Documents, await results.CountDocumentsAsync(CancellationToken.None));
         Assert.True(failures.Snapshot().Documents > 0);
         Assert.Contains($"Processed {Documents} documents", summary.ToString(), StringComparison.Ordinal);
+        await using (var connection = new NpgsqlConnection(new NpgsqlConnectionStringBuilder(connectionString) { Pooling = false }.ConnectionString))
+        {
+            await connection.OpenAsync();
+            await using var attempts = new NpgsqlCommand("SELECT MAX(attempt) FROM classification_results", connection);
+            output.WriteLine($"highest delivery count of a stored row: {await attempts.ExecuteScalarAsync()} (dead-lettered at {EmbeddedQueueOptions.DefaultMaxDeliveryCount})");
+        }
+
         output.WriteLine(summary.ToString());
     }
 
