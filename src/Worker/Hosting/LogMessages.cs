@@ -5,8 +5,8 @@ namespace Triage.Worker.Hosting;
 /// <summary>Every log message of the worker host and pipeline, with stable event ids (1000-1999).</summary>
 internal static partial class LogMessages
 {
-    [LoggerMessage(1000, LogLevel.Information, "Model {ModelVersion} ({Method}) loaded from {Path} on {Device}")]
-    public static partial void ModelLoaded(ILogger logger, string modelVersion, string method, string path, string device);
+    [LoggerMessage(1000, LogLevel.Information, "Model {ModelVersion} ({Method}) loaded from {Path} on {Device} with {Threads} libtorch threads")]
+    public static partial void ModelLoaded(ILogger logger, string modelVersion, string method, string path, string device, int threads);
 
     [LoggerMessage(1001, LogLevel.Information, "Storage: {Storage}; migrations applied: {Applied}")]
     public static partial void StorageReady(ILogger logger, string storage, int applied);

@@ -76,7 +76,7 @@ internal sealed class DocumentPipeline(
 
         var path = ModelPaths.Resolve(ModelOptions.Value.Path);
         using var classifier = Loader.Load(path, ModelOptions.Value.Device, ModelOptions.Value.Threads);
-        LogMessages.ModelLoaded(Logger, classifier.Info.Version, classifier.Info.Method, path, classifier.Info.Device);
+        LogMessages.ModelLoaded(Logger, classifier.Info.Version, classifier.Info.Method, path, classifier.Info.Device, TorchSharp.torch.get_num_threads());
         Metrics.SetModel(classifier.Info);
         summary.Model = classifier.Info;
 
