@@ -8,6 +8,7 @@ using Triage.Worker.Metrics;
 using Triage.Worker.Queues.Embedded;
 using Triage.Worker.Tests.Fakes;
 using Triage.Worker.Tests.Support;
+using Triage.Tests.Shared;
 using Xunit.Abstractions;
 
 namespace Triage.Worker.Tests.Reliability;

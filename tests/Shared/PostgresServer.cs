@@ -4,11 +4,12 @@ using System.Net;
 using System.Net.Sockets;
 using Npgsql;
 
-namespace Triage.Worker.Tests.Support;
+namespace Triage.Tests.Shared;
 
 /// <summary>
-/// A private PostgreSQL server for one test, started with <see cref="StartNewAsync"/> and removed on dispose (the
-/// approach of tests/Storage.Tests' PostgresServerFixture, copied: test projects do not reference each other).
+/// A private PostgreSQL server, started with <see cref="StartNewAsync"/> and removed on dispose. One source file,
+/// compiled into each test project that needs a real server (Storage.Tests' collection fixture, Worker.Tests'
+/// outage tests), since test projects do not reference each other.
 /// Debian's binaries from <c>/usr/lib/postgresql/&lt;highest version&gt;/bin</c> (or <c>$TRIAGE_TEST_PG_BIN</c>), a
 /// cluster initialised in a temp dir, bound to 127.0.0.1 on a free port, trust authentication for user <c>triage</c>.
 /// As root it runs the server as <c>postgres</c> via <c>runuser</c>, since initdb refuses root. A missing install or a failed start fails the tests; it never skips.
