@@ -38,6 +38,12 @@ public sealed class DotnetCountersTests
                 () => Task.FromResult(worker.HasExited || DiagnosticsClient.GetPublishedProcesses().Contains(worker.Id)), ready => ready, TimeSpan.FromSeconds(30), "the worker's diagnostics socket");
             Assert.False(worker.HasExited, "the worker exited at start");
 
+            // Attach only once the worker runs its loop (it writes the health file then): a session started while the
+            // runtime is still starting up was seen to block both processes.
+            await Eventually.ReturnsAsync(
+                () => Task.FromResult(worker.HasExited || File.Exists(Path.Combine(data.Path, "health"))), ready => ready, TimeSpan.FromSeconds(60), "the worker's health file");
+            Assert.False(worker.HasExited, "the worker exited at start");
+
             var sessionId = Guid.NewGuid().ToString();
             var provider = new EventPipeProvider(MetricsProvider, EventLevel.Informational, TimeSeriesValuesKeyword, new Dictionary<string, string>
             {
@@ -48,7 +54,13 @@ public sealed class DotnetCountersTests
                 ["MaxHistograms"] = "20",
                 ["ClientId"] = Guid.NewGuid().ToString(),
             });
-            session = new DiagnosticsClient(worker.Id).StartEventPipeSession([provider], requestRundown: false);
+            var starting = Task.Run(() => new DiagnosticsClient(worker.Id).StartEventPipeSession([provider], requestRundown: false));
+            if (await Task.WhenAny(starting, Task.Delay(TimeSpan.FromSeconds(60))) != starting)
+            {
+                Assert.Fail("Starting the EventPipe session did not return within 60 s.");
+            }
+
+            session = await starting;
             source = new EventPipeEventSource(session.EventStream);
             source.Dynamic.All += e =>
             {
