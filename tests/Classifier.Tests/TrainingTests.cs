@@ -15,14 +15,8 @@ public sealed class TrainingTests
     {
         using var dir = new TempDirectory();
         // 60 training and 15 validation BBC articles, 128 tokens, a tiny from-scratch encoder: seconds on 2 cores.
-        var subset = File.ReadLines(SharedAssets.Dataset("bbc-news"))
-            .Select(l => (Line: l, Node: System.Text.Json.Nodes.JsonNode.Parse(l)!))
-            .Where(x => (string?)x.Node["split"] == "train")
-            .GroupBy(x => (string?)x.Node["label"])
-            .SelectMany(g => g.Take(15).Select(x => x.Line))
-            .ToList();
-        Assert.Equal(75, subset.Count);
-        File.WriteAllLines(dir.File("data.jsonl"), subset);
+        NewsSubset.Write(dir.File("data.jsonl"), perLabel: 15);
+        Assert.Equal(75, File.ReadLines(dir.File("data.jsonl")).Count());
         var losses = new List<double>();
         var request = new TrainRequest
         {
@@ -35,7 +29,7 @@ public sealed class TrainingTests
             ModelVersion = "test-1",
             Threads = 1,
         };
-        var progress = new SynchronousProgress(p =>
+        var progress = new SynchronousProgress<TrainingProgress>(p =>
         {
             if (!double.IsNaN(p.Loss))
             {
@@ -104,11 +98,6 @@ public sealed class TrainingTests
         var t = TemperatureScaling.Fit(logits, truth);
         Assert.True(t > 5, $"temperature {t}");
         Assert.Equal(0.6, TemperatureScaling.Softmax([5.0, 0.0], t)[0], 2);
-    }
-
-    private sealed class SynchronousProgress(Action<TrainingProgress> report) : IProgress<TrainingProgress>
-    {
-        public void Report(TrainingProgress value) => report(value);
     }
 }
 

@@ -47,8 +47,10 @@ public static class CheckpointLoader
     /// <param name="file">Open checkpoint.</param>
     /// <param name="encoderPrefix">"bert." when the module nests the encoder under <c>bert</c>.</param>
     /// <param name="mayBeMissing">Model keys that may be absent from the file (left as initialised).</param>
+    /// <param name="skip">Model keys not to load even where the file has them (left as initialised), e.g. another
+    /// model's classifier head.</param>
     /// <exception cref="CheckpointException">A required key is missing or a shape differs; the message names them.</exception>
-    public static LoadReport Load(nn.Module module, SafeTensorsFile file, string encoderPrefix, Func<string, bool>? mayBeMissing = null)
+    public static LoadReport Load(nn.Module module, SafeTensorsFile file, string encoderPrefix, Func<string, bool>? mayBeMissing = null, Func<string, bool>? skip = null)
     {
         ArgumentNullException.ThrowIfNull(module);
         ArgumentNullException.ThrowIfNull(file);
@@ -68,6 +70,12 @@ public static class CheckpointLoader
         var leftInitialised = new List<string>();
         foreach (var (name, parameter) in parameters)
         {
+            if (skip?.Invoke(name) == true)
+            {
+                leftInitialised.Add(name);
+                continue;
+            }
+
             if (!byModelKey.TryGetValue(name, out var fileKey))
             {
                 if (mayBeMissing?.Invoke(name) == true)
@@ -114,7 +122,7 @@ public static class CheckpointLoader
         {
             foreach (var (name, parameter) in parameters)
             {
-                if (!byModelKey.TryGetValue(name, out var fileKey))
+                if (skip?.Invoke(name) == true || !byModelKey.TryGetValue(name, out var fileKey))
                 {
                     continue;
                 }

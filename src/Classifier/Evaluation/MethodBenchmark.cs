@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Runtime.InteropServices;
 using Triage.Classifier.Inference;
 using Triage.Classifier.Models;
+using Triage.Classifier.Pruning;
 using Triage.Classifier.Training;
 
 namespace Triage.Classifier.Evaluation;
@@ -19,7 +20,15 @@ public sealed record MethodBenchmarkRow(
     double MemoryRatio,
     double TokensAttended,
     double TokensAttendedRatio,
-    IReadOnlyList<double> RepetitionDocsPerSecond);
+    IReadOnlyList<double> RepetitionDocsPerSecond,
+    LayerProfile Profile);
+
+/// <summary>Where one pass over the documents spends its time, from a separate (untimed-for-speed) profile pass.</summary>
+/// <param name="LayerMilliseconds">Per layer: wall time from the previous layer's output to this one's, summed over the pass
+/// (for PTC this includes scoring and selecting the next layer's keys; for LTP the threshold gather).</param>
+/// <param name="OtherMilliseconds">The rest of the pass: tokenised batches to tensors, embeddings, pooling, head, softmax.</param>
+/// <param name="TokensAttendedPerLayer">Keys attended per layer, mean per document.</param>
+public sealed record LayerProfile(IReadOnlyList<double> LayerMilliseconds, double OtherMilliseconds, IReadOnlyList<double> TokensAttendedPerLayer);
 
 /// <summary>
 /// Runs several models on the same documents, same token-budget batch policy and thread count in one process,
@@ -64,6 +73,9 @@ public static class MethodBenchmark
             }
         }
 
+        // One profiled pass each, after the timed ones: the per-layer clock reads add a little overhead of their own.
+        var profiles = state.ToDictionary(s => s, s => ProfiledPass(s, maxBatchTokens));
+
         var labels = documents.Select(d => d.Label).ToList();
         var rows = state.Select(s =>
         {
@@ -87,7 +99,23 @@ public static class MethodBenchmark
             reference.s.PeakBytes == 0 ? double.NaN : (double)r.s.PeakBytes / reference.s.PeakBytes,
             r.attended,
             r.attended / reference.attended,
-            r.s.Seconds.Select(sec => documents.Count / sec).ToList())).ToList();
+            r.s.Seconds.Select(sec => documents.Count / sec).ToList(),
+            profiles[r.s])).ToList();
+    }
+
+    private static LayerProfile ProfiledPass(MethodState s, int maxBatchTokens)
+    {
+        var observer = new LayerTimingObserver(synchronize: true);
+        var predictions = new List<Prediction>(s.Prepared.Length);
+        var clock = Stopwatch.StartNew();
+        foreach (var batch in ModelEvaluator.TokenBudget(s.Order, i => s.Prepared[i], maxBatchTokens))
+        {
+            predictions.AddRange(s.Classifier.Classify(batch.Select(i => s.Prepared[i]).ToList(), observer));
+        }
+
+        clock.Stop();
+        var layers = observer.Elapsed.OrderBy(e => e.Key).Select(e => e.Value.TotalMilliseconds).ToList();
+        return new LayerProfile(layers, Math.Max(0, clock.Elapsed.TotalMilliseconds - layers.Sum()), ModelEvaluator.MeanPerLayer(predictions));
     }
 
     private static (double Seconds, long PeakBytes) TimedPass(MethodState s, int maxBatchTokens)

@@ -13,6 +13,7 @@ public sealed record EvaluationResult(
     long PeakMemoryBytes,
     double MeanInputTokens,
     double MeanTokensAttended,
+    IReadOnlyList<double> MeanTokensAttendedPerLayer,
     int Threads,
     string Device);
 
@@ -67,8 +68,17 @@ public static class ModelEvaluator
             PeakMemory.ReadPeakResidentBytes(),
             predictions.Average(p => p.InputTokens),
             predictions.Average(p => p.TokensAttended),
+            MeanPerLayer(predictions),
             threads,
             model.Device.ToString());
+    }
+
+    /// <summary>Per layer, the keys attended averaged over documents.</summary>
+    public static IReadOnlyList<double> MeanPerLayer(IReadOnlyList<Prediction> predictions)
+    {
+        ArgumentNullException.ThrowIfNull(predictions);
+        var layers = predictions.Count == 0 ? 0 : predictions.Max(p => p.TokensAttendedPerLayer.Count);
+        return Enumerable.Range(0, layers).Select(l => predictions.Average(p => l < p.TokensAttendedPerLayer.Count ? p.TokensAttendedPerLayer[l] : 0)).ToList();
     }
 
     /// <summary>Groups indices (sorted by length) so that longest window × windows stays within the budget.</summary>

@@ -1,3 +1,4 @@
+using Triage.Classifier.Modeling;
 using Triage.Classifier.Models;
 using Triage.Classifier.Tokenization;
 using static TorchSharp.torch;
@@ -22,7 +23,8 @@ public sealed record PreparedDocument(IReadOnlyList<int[]> Windows, int Document
 /// <param name="Probabilities">Every class's calibrated probability.</param>
 /// <param name="InputTokens">Tokens fed to the model.</param>
 /// <param name="TokensAttended">Keys attended, averaged over layers, summed over the document's windows.</param>
-public sealed record Prediction(string Label, double Confidence, IReadOnlyDictionary<string, double> Probabilities, int InputTokens, double TokensAttended);
+/// <param name="TokensAttendedPerLayer">Keys attended in each layer (mean over heads), summed over the document's windows.</param>
+public sealed record Prediction(string Label, double Confidence, IReadOnlyDictionary<string, double> Probabilities, int InputTokens, double TokensAttended, IReadOnlyList<double> TokensAttendedPerLayer);
 
 /// <summary>
 /// Classifies batches of documents with a loaded <see cref="TriageModel"/>. Not thread-safe by design: one inference
@@ -48,7 +50,9 @@ public sealed class DocumentClassifier
     }
 
     /// <summary>Runs one padded batch (all windows of all documents) and pools chunk logits per document.</summary>
-    public IReadOnlyList<Prediction> Classify(IReadOnlyList<PreparedDocument> documents)
+    /// <param name="documents">The batch.</param>
+    /// <param name="observer">Optional per-layer observer (the benchmark's profile pass).</param>
+    public IReadOnlyList<Prediction> Classify(IReadOnlyList<PreparedDocument> documents, ILayerObserver? observer = null)
     {
         ArgumentNullException.ThrowIfNull(documents);
         if (documents.Count == 0)
@@ -60,9 +64,10 @@ public sealed class DocumentClassifier
         using var scope = NewDisposeScope();
         using var mode = inference_mode();
         var (ids, mask) = Batch(windows, _model.Tokenizer.PadId, _model.Device);
-        using var output = _model.Network.Forward(ids, mask);
+        using var output = _model.Network.Forward(ids, mask, observer);
         var logits = output.Logits.to(ScalarType.Float32).cpu(); // [W, C]
-        var attended = output.KeysAttended.mean([1]).cpu().data<float>().ToArray(); // [W]
+        var layerCount = (int)output.KeysAttended.shape[1];
+        var perLayer = output.KeysAttended.cpu().data<float>().ToArray(); // [W, L] row-major
 
         var labels = _model.Manifest.Labels;
         var pooling = _model.Manifest.LongDocument.ChunkPooling;
@@ -82,8 +87,17 @@ public sealed class DocumentClassifier
                 byLabel[labels[i]] = probabilities[i];
             }
 
-            var tokensAttended = attended.Skip(offset).Take(count).Sum(a => (double)a);
-            predictions.Add(new Prediction(labels[best], probabilities[best], byLabel, document.InputTokens, tokensAttended));
+            var layers = new double[layerCount];
+            for (var w = offset; w < offset + count; w++)
+            {
+                for (var l = 0; l < layerCount; l++)
+                {
+                    layers[l] += perLayer[(w * layerCount) + l];
+                }
+            }
+
+            var tokensAttended = layerCount == 0 ? 0 : layers.Average();
+            predictions.Add(new Prediction(labels[best], probabilities[best], byLabel, document.InputTokens, tokensAttended, layers));
             offset += count;
         }
 

@@ -61,10 +61,11 @@ public sealed class SequenceClassifier : nn.Module
 
     /// <param name="inputIds">[B, T] int64.</param>
     /// <param name="attentionMask">[B, T] bool/0-1.</param>
-    public ClassifierOutput Forward(Tensor inputIds, Tensor attentionMask)
+    /// <param name="observer">Optional: sees the embeddings and each layer's output (profiling).</param>
+    public ClassifierOutput Forward(Tensor inputIds, Tensor attentionMask, ILayerObserver? observer = null)
     {
         using var scope = NewDisposeScope();
-        using var encoded = bert.Forward(inputIds, attentionMask, null, strategy);
+        using var encoded = bert.Forward(inputIds, attentionMask, null, strategy, observer);
         var pooled = Pool(encoded); // [B, d]
         var logits = classifier.call(dropout.call(pooled)); // [B, C]
         return new ClassifierOutput(logits.MoveToOuterDisposeScope(), encoded.KeysAttended.alias().MoveToOuterDisposeScope());

@@ -80,12 +80,21 @@ public static class ModelTrainer
         if (request.BaseCheckpoint is { } from)
         {
             using var weights = SafeTensorsFile.Open(Path.Combine(from, "model.safetensors"));
-            // A new head and the method's own parameters start from initialisation; the encoder must be complete.
-            CheckpointLoader.Load(network, weights, "bert.", key => key.StartsWith("classifier.", StringComparison.Ordinal)
-                || key.StartsWith("strategy.", StringComparison.Ordinal)
-                || key.StartsWith("bert.pooler.", StringComparison.Ordinal));
-            // PTC's combining module may start from the attention weights of the layer it replaces.
-            (strategy as IEncoderWarmStart)?.WarmStart(network.Bert.Layers);
+            // A Triage model with the same labels and pooling keeps its head (and pooler): fine-tuning a dense model
+            // further under a pruning method continues from a classifier, not from a fresh head. The method's own
+            // parameters carry over only from a model of the same method; otherwise they start from initialisation.
+            var baseManifest = File.Exists(Path.Combine(from, TriageManifest.FileName)) ? TriageManifest.Load(Path.Combine(from, TriageManifest.FileName)) : null;
+            var keepHead = baseManifest is not null && baseManifest.Labels.SequenceEqual(labels, StringComparer.Ordinal) && baseManifest.Pooling == request.Pooling;
+            var keepStrategy = baseManifest is not null && baseManifest.Method.Name == request.Method.Name;
+            bool Fresh(string key) => (!keepHead && (key.StartsWith("classifier.", StringComparison.Ordinal) || key.StartsWith("bert.pooler.", StringComparison.Ordinal)))
+                || (!keepStrategy && key.StartsWith("strategy.", StringComparison.Ordinal));
+            // The encoder must be complete; what starts fresh is neither required nor loaded.
+            CheckpointLoader.Load(network, weights, "bert.", mayBeMissing: Fresh, skip: Fresh);
+            if (!keepStrategy)
+            {
+                // PTC's combining module may start from the attention weights of the layer it replaces.
+                (strategy as IEncoderWarmStart)?.WarmStart(network.Bert.Layers);
+            }
         }
 
         network.to(device);

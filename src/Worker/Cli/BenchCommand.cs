@@ -83,6 +83,21 @@ internal static class BenchCommand
             text.AppendLine(c, $"| {r.Name} | {r.Method} | {r.Accuracy:P2} | {r.MacroF1:P2} | {r.DocsPerSecond:F2} | {r.SpeedUp:F2}x | {r.PeakMemoryBytes / (1024.0 * 1024):F0} | {r.MemoryRatio:F2}x | {r.TokensAttended:F1} | {r.TokensAttendedRatio:F2}x |");
         }
 
+        text.AppendLine();
+        text.AppendLine("Per-layer profile (one extra pass per model): milliseconds per layer over the pass, and keys attended per layer (mean per document).");
+        text.AppendLine();
+        var layerCount = rows.Max(r => r.Profile.LayerMilliseconds.Count);
+        text.AppendLine("| model | " + string.Join(" | ", Enumerable.Range(1, layerCount).Select(l => $"L{l} ms (keys)")) + " | other ms | total ms |");
+        text.AppendLine("|---|" + string.Concat(Enumerable.Repeat("---|", layerCount + 2)));
+        foreach (var r in rows)
+        {
+            var p = r.Profile;
+            var cells = Enumerable.Range(0, layerCount).Select(l => l < p.LayerMilliseconds.Count
+                ? string.Create(c, $"{p.LayerMilliseconds[l]:F0} ({(l < p.TokensAttendedPerLayer.Count ? p.TokensAttendedPerLayer[l] : 0):F0})")
+                : "–");
+            text.AppendLine(c, $"| {r.Name} | {string.Join(" | ", cells)} | {p.OtherMilliseconds:F0} | {p.LayerMilliseconds.Sum() + p.OtherMilliseconds:F0} |");
+        }
+
         return text.ToString();
     }
 

@@ -68,6 +68,7 @@ internal static class EvalCommand
             ["peak_memory_bytes"] = result.PeakMemoryBytes,
             ["mean_input_tokens"] = result.MeanInputTokens,
             ["mean_tokens_attended"] = result.MeanTokensAttended,
+            ["tokens_attended_per_layer"] = result.MeanTokensAttendedPerLayer,
             ["threads"] = result.Threads,
             ["device"] = result.Device,
         });
@@ -80,6 +81,7 @@ internal static class EvalCommand
         Console.WriteLine($"model {model.Manifest.ModelVersion} ({model.Manifest.Method.Name}) on {r.Documents} documents, device {result.Device}, {result.Threads} threads");
         Console.WriteLine(string.Create(c, $"accuracy {r.Accuracy:P2}  macro-F1 {r.MacroF1:P2}  micro-F1 {r.MicroF1:P2}  ECE {r.Ece:F4} (T = {model.Manifest.Temperature:F3})"));
         Console.WriteLine(string.Create(c, $"{result.DocsPerSecond:F2} docs/s  {result.TokensPerSecond:F0} tokens/s  peak RSS {result.PeakMemoryBytes / (1024.0 * 1024):F0} MiB  tokens in {result.MeanInputTokens:F1} / attended {result.MeanTokensAttended:F1} per doc"));
+        Console.WriteLine("tokens attended per layer (mean per doc): " + string.Join("  ", result.MeanTokensAttendedPerLayer.Select((t, i) => string.Create(c, $"L{i + 1} {t:F1}"))));
         Console.WriteLine();
         Console.WriteLine($"{"class",-16} {"precision",9} {"recall",9} {"f1",9} {"support",8}");
         foreach (var s in r.PerClass)

@@ -74,7 +74,7 @@ internal static class PretrainCommand
                 Device = parse.GetValue(device)!,
             };
             using var stop = new StopSignal(cancellationToken);
-            var outcome = Pretrainer.Run(request, new ConsoleProgress(), stop.Token);
+            var outcome = StepProgressDisplay.Run("pretrain", lineEvery: 20, report => Pretrainer.Run(request, new ActionProgress<PretrainProgress>(p => report(Describe(p))), stop.Token));
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"{(outcome.Finished ? "finished" : "stopped (run again to resume)")} at step {outcome.Steps}/{outcome.TotalSteps} on {outcome.TrainSequences} sequences; held-out MLM loss {outcome.HeldOut.Loss:F4}, accuracy {outcome.HeldOut.Accuracy:P2} over {outcome.HeldOut.MaskedTokens} masked tokens"));
             return Task.FromResult(0);
@@ -82,20 +82,8 @@ internal static class PretrainCommand
         return command;
     }
 
-    private sealed class ConsoleProgress : IProgress<PretrainProgress>
-    {
-        public void Report(PretrainProgress p)
-        {
-            if (p.Resumed)
-            {
-                Console.WriteLine($"resuming from step {p.Step}/{p.TotalSteps}");
-            }
-            else if (p.Step % 20 == 0 || p.Step == p.TotalSteps)
-            {
-                var eta = TimeSpan.FromSeconds(p.Elapsed.TotalSeconds / Math.Max(1, p.Step) * (p.TotalSteps - p.Step));
-                Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"step {p.Step}/{p.TotalSteps} loss {p.Loss:F4} mlm-acc {p.Accuracy:P1} lr {p.LearningRate:E2} {p.TokensPerSecond:F0} tok/s ETA {eta:hh\\:mm\\:ss}"));
-            }
-        }
-    }
+    private static StepStatus Describe(PretrainProgress p) => p.Resumed
+        ? new StepStatus(p.Step, p.TotalSteps, $"resuming from step {p.Step}/{p.TotalSteps}", Milestone: true)
+        : new StepStatus(p.Step, p.TotalSteps, string.Create(CultureInfo.InvariantCulture,
+            $"loss {p.Loss:F4} mlm-acc {p.Accuracy:P1} lr {p.LearningRate:E2} {p.TokensPerSecond:F0} tok/s"));
 }

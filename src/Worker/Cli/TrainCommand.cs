@@ -5,6 +5,7 @@ using Triage.Classifier.Checkpoints;
 using Triage.Classifier.Modeling;
 using Triage.Classifier.Tokenization;
 using Triage.Classifier.Training;
+using Triage.Worker.Pipeline;
 using static TorchSharp.torch;
 
 namespace Triage.Worker.Cli;
@@ -16,7 +17,7 @@ internal static class TrainCommand
     {
         var data = new Option<FileInfo>("--data") { Description = "Labelled JSONL (id, split, label, text) or CSV with those columns.", Required = true };
         var output = new Option<DirectoryInfo>("--output") { Description = "Model directory to write.", Required = true };
-        var baseCheckpoint = new Option<DirectoryInfo?>("--base") { Description = "HF BERT checkpoint to start from. Without it (and without --from-scratch) the project's pre-trained base at models/base is used." };
+        var baseCheckpoint = new Option<DirectoryInfo?>("--base") { Description = "HF BERT checkpoint to start from. Without it (and without --from-scratch) the project's pre-trained base at models/base is used. A Triage model directory works too: with the same labels its classifier head is kept, so a dense model can be fine-tuned further under a pruning method." };
         var fromScratch = new Option<bool>("--from-scratch") { Description = "Start from random initialisation with --layers/--hidden/--heads/--intermediate and --vocab." };
         var method = new Option<string>("--method") { Description = "Encoder method: dense, ptc-p, ptc-pf, ptc-c, ptc-pfc, ltp.", DefaultValueFactory = _ => "dense" };
         var methodParameters = new Option<string[]>("--method-param") { Description = "Method parameter as key=value (repeatable), e.g. p=0.9, combineLayer=3.", AllowMultipleArgumentsPerToken = true };
@@ -52,7 +53,8 @@ internal static class TrainCommand
             var scratch = parse.GetValue(fromScratch);
             if (!scratch && chosenBase is null)
             {
-                chosenBase = Path.Combine(AppContext.BaseDirectory, "models", "base");
+                // Found like Model:Path: from the current directory, else from the directories above the binary.
+                chosenBase = ModelPaths.Resolve(Path.Combine("models", "base"));
                 if (!Directory.Exists(chosenBase))
                 {
                     Console.Error.WriteLine($"No --base given and no pre-trained base at {chosenBase}; pass --base DIR or --from-scratch.");
@@ -114,7 +116,7 @@ internal static class TrainCommand
             };
 
             using var stop = new StopSignal(cancellationToken);
-            var outcome = ModelTrainer.Run(request, new ConsoleProgress(), stop.Token);
+            var outcome = StepProgressDisplay.Run("train", lineEvery: 10, report => ModelTrainer.Run(request, new ActionProgress<TrainingProgress>(p => report(Describe(p))), stop.Token));
             var f = outcome.FineTune;
             Console.WriteLine($"Saved {outcome.OutputDirectory} (model version {outcome.Manifest.ModelVersion}, method {outcome.Manifest.Method.Name}).");
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
@@ -145,21 +147,8 @@ internal static class TrainCommand
         return parameters;
     }
 
-    /// <summary>Log lines every 10 steps and after each epoch's validation (works the same under a terminal or systemd).</summary>
-    private sealed class ConsoleProgress : IProgress<TrainingProgress>
-    {
-        public void Report(TrainingProgress p)
-        {
-            if (p.ValidationLoss is { } loss)
-            {
-                Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"epoch {p.Epoch}: validation loss {loss:F4}, accuracy {p.ValidationAccuracy:P2} ({p.Elapsed:hh\\:mm\\:ss})"));
-            }
-            else if (p.Step % 10 == 0 || p.Step == p.TotalSteps)
-            {
-                var eta = p.Step > 0 ? TimeSpan.FromSeconds(p.Elapsed.TotalSeconds / p.Step * (p.TotalSteps - p.Step)) : TimeSpan.Zero;
-                Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"epoch {p.Epoch} step {p.Step}/{p.TotalSteps} loss {p.Loss:F4} lr {p.LearningRate:E2} {p.TokensPerSecond:F0} tok/s ETA {eta:hh\\:mm\\:ss}"));
-            }
-        }
-    }
+    private static StepStatus Describe(TrainingProgress p) => p.ValidationLoss is { } loss
+        ? new StepStatus(p.Step, p.TotalSteps, string.Create(CultureInfo.InvariantCulture, $"epoch {p.Epoch}: validation loss {loss:F4}, accuracy {p.ValidationAccuracy:P2} ({p.Elapsed:hh\\:mm\\:ss})"), Milestone: true)
+        : new StepStatus(p.Step, p.TotalSteps, string.Create(CultureInfo.InvariantCulture,
+            $"epoch {p.Epoch} loss {p.Loss:F4} lr {p.LearningRate:E2} {p.TokensPerSecond:F0} tok/s"));
 }
