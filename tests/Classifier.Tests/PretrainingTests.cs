@@ -57,6 +57,26 @@ public sealed class PretrainingTests
     }
 
     [Fact]
+    public void An_f16_export_of_an_existing_checkpoint_takes_no_steps_and_loads_with_the_same_weights()
+    {
+        using var dir = new TempDirectory();
+        var corpus = Corpus(dir);
+        Pretrainer.Run(Request(corpus, dir.File("base"), 6), null, CancellationToken.None);
+
+        // --init-from base --epochs 0 --storage f16: the shipped base is made this way (half the bytes, fp32 inference).
+        var export = Request(corpus, dir.File("base-f16"), 0) with { InitFrom = dir.File("base"), Epochs = 0, Storage = TorchSharp.torch.ScalarType.Float16 };
+        var outcome = Pretrainer.Run(export, null, CancellationToken.None);
+        Assert.Equal(0, outcome.Steps);
+        using var f32 = SafeTensorsFile.Open(dir.File("base/model.safetensors"));
+        using var f16 = SafeTensorsFile.Open(dir.File("base-f16/model.safetensors"));
+        Assert.All(f16.Entries.Values, e => Assert.Equal("F16", e.DType));
+        Assert.Equal(f32.Entries.Keys.Order(StringComparer.Ordinal), f16.Entries.Keys.Order(StringComparer.Ordinal));
+        using var a = f32.ReadTensor("bert.encoder.layer.0.output.dense.weight");
+        using var b = f16.ReadTensor("bert.encoder.layer.0.output.dense.weight");
+        Assert.True(a.allclose(b.to(a.dtype), rtol: 1e-3, atol: 1e-4));
+    }
+
+    [Fact]
     public void Resume_after_a_kill_gives_the_same_weights_as_an_uninterrupted_run()
     {
         using var dir = new TempDirectory();

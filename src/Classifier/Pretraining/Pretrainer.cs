@@ -61,6 +61,9 @@ public sealed record PretrainRequest
     public int Threads { get; init; }
 
     public string Device { get; init; } = "auto";
+
+    /// <summary>Storage dtype of the exported checkpoint (F16 halves a shipped base); the resume checkpoint stays F32.</summary>
+    public ScalarType Storage { get; init; } = ScalarType.Float32;
 }
 
 /// <summary>One progress report.</summary>
@@ -89,6 +92,17 @@ public static class Pretrainer
         var device = TorchRuntime.ResolveDevice(request.Device);
         var config = request.InitFrom is { } init ? BertConfig.Load(Path.Combine(init, "config.json")) : request.Config;
         config.Validate("pre-training configuration");
+        if (request.Epochs < 0 || request.MaxSteps < 0)
+        {
+            throw new ArgumentException($"--epochs ({request.Epochs}) and --max-steps ({request.MaxSteps}) must not be negative.");
+        }
+
+        if (request.Epochs == 0 && request.MaxSteps == 0 && request.InitFrom is null)
+        {
+            // Zero steps only makes sense as an export (e.g. to f16) of an existing checkpoint.
+            throw new ArgumentException("--epochs 0 with no --max-steps trains nothing; it is only valid with --init-from (an export).");
+        }
+
         if (request.MaxTokens > config.MaxPositionEmbeddings)
         {
             throw new ArgumentException($"--max-tokens {request.MaxTokens} exceeds max_position_embeddings {config.MaxPositionEmbeddings}.");
@@ -182,7 +196,7 @@ public static class Pretrainer
         }
 
         var evaluation = Evaluate(model, heldOut, masker, request.Seed, request.BatchSize, tokenizer.PadId, device);
-        SaveHuggingFace(request.OutputDirectory, model, config, request.VocabPath);
+        SaveHuggingFace(request.OutputDirectory, model, config, request.VocabPath, request.Storage);
         var outcome = new PretrainOutcome(step, totalSteps, finished, resumedFrom, evaluation, train.Count);
         File.WriteAllText(Path.Combine(request.OutputDirectory, "pretrain.json"), JsonSerializer.Serialize(new
         {
@@ -268,7 +282,7 @@ public static class Pretrainer
         return (tensor(ids, [batch.Count, longest]).to(device), tensor(mask, [batch.Count, longest]).to(device), tensor(labels, [batch.Count, longest]).to(device));
     }
 
-    private static void SaveHuggingFace(string directory, MaskedLanguageModel model, BertConfig config, string vocabPath)
+    private static void SaveHuggingFace(string directory, MaskedLanguageModel model, BertConfig config, string vocabPath, ScalarType storage)
     {
         config.Save(Path.Combine(directory, "config.json"), architecture: "BertForMaskedLM");
         var vocabTarget = Path.Combine(directory, "vocab.txt");
@@ -279,7 +293,7 @@ public static class Pretrainer
 
         using var scope = NewDisposeScope();
         SafeTensorsWriter.Write(Path.Combine(directory, "model.safetensors"),
-            CheckpointLoader.StateOf(model).Select(p => new KeyValuePair<string, Tensor>(p.Key, p.Value.detach().cpu())),
+            CheckpointLoader.StateOf(model).Select(p => new KeyValuePair<string, Tensor>(p.Key, p.Value.detach().cpu().to(p.Value.is_floating_point() ? storage : p.Value.dtype))),
             new Dictionary<string, string> { ["format"] = "pt" });
     }
 

@@ -1,6 +1,5 @@
 using System.CommandLine;
 using System.Globalization;
-using Triage.Classifier.Checkpoints;
 using Triage.Classifier.Pretraining;
 
 namespace Triage.Worker.Cli;
@@ -16,10 +15,7 @@ internal static class PretrainCommand
         var heldOut = new Option<string>("--held-out-split") { DefaultValueFactory = _ => "validation" };
         var initFrom = new Option<DirectoryInfo?>("--init-from") { Description = "Continue pre-training an existing HF BERT checkpoint." };
         var vocab = new Option<FileInfo?>("--vocab") { Description = "vocab.txt (default: the --init-from checkpoint's)." };
-        var layers = new Option<int>("--layers") { DefaultValueFactory = _ => 4 };
-        var hidden = new Option<int>("--hidden") { DefaultValueFactory = _ => 256 };
-        var heads = new Option<int>("--heads") { DefaultValueFactory = _ => 4 };
-        var intermediate = new Option<int>("--intermediate") { DefaultValueFactory = _ => 1024 };
+        var shape = new EncoderShapeOptions();
         var maxPositions = new Option<int>("--max-positions") { DefaultValueFactory = _ => 512 };
         var maxTokens = new Option<int>("--max-tokens") { Description = "Packed sequence length (default 128).", DefaultValueFactory = _ => 128 };
         var batchSize = new Option<int>("--batch-size") { DefaultValueFactory = _ => 32 };
@@ -33,11 +29,13 @@ internal static class PretrainCommand
         var seed = new Option<int>("--seed") { DefaultValueFactory = _ => 42 };
         var threads = new Option<int>("--threads") { DefaultValueFactory = _ => 0 };
         var device = new Option<string>("--device") { DefaultValueFactory = _ => "auto" };
+        var storage = new Option<string>("--storage") { Description = "Weight dtype of the exported checkpoint: f32 or f16 (the resume checkpoint is always f32).", DefaultValueFactory = _ => "f32" };
         var command = new Command("pretrain", "Masked-language-model pre-training (resumes from <output>/checkpoint after a kill).")
         {
-            inputs, output, splits, heldOut, initFrom, vocab, layers, hidden, heads, intermediate, maxPositions, maxTokens, batchSize,
-            learningRate, warmup, epochs, maxSteps, timeLimit, wholeWord, checkpointEvery, seed, threads, device,
+            inputs, output, splits, heldOut, initFrom, vocab, maxPositions, maxTokens, batchSize,
+            learningRate, warmup, epochs, maxSteps, timeLimit, wholeWord, checkpointEvery, seed, threads, device, storage,
         };
+        shape.AddTo(command);
         command.SetAction((parse, cancellationToken) =>
         {
             var init = parse.GetValue(initFrom)?.FullName;
@@ -51,15 +49,7 @@ internal static class PretrainCommand
                 HeldOutSplit = parse.GetValue(heldOut)!,
                 InitFrom = init,
                 VocabPath = vocabPath,
-                Config = new BertConfig
-                {
-                    NumHiddenLayers = parse.GetValue(layers),
-                    HiddenSize = parse.GetValue(hidden),
-                    NumAttentionHeads = parse.GetValue(heads),
-                    IntermediateSize = parse.GetValue(intermediate),
-                    MaxPositionEmbeddings = parse.GetValue(maxPositions),
-                    VocabSize = File.ReadLines(vocabPath).Count(),
-                },
+                Config = shape.ToConfig(parse, parse.GetValue(maxPositions), vocabPath),
                 MaxTokens = parse.GetValue(maxTokens),
                 BatchSize = parse.GetValue(batchSize),
                 LearningRate = parse.GetValue(learningRate),
@@ -72,6 +62,7 @@ internal static class PretrainCommand
                 Seed = parse.GetValue(seed),
                 Threads = parse.GetValue(threads),
                 Device = parse.GetValue(device)!,
+                Storage = StorageDType.Parse(parse.GetValue(storage)),
             };
             using var stop = new StopSignal(cancellationToken);
             var outcome = StepProgressDisplay.Run("pretrain", lineEvery: 20, report => Pretrainer.Run(request, new ActionProgress<PretrainProgress>(p => report(Describe(p))), stop.Token));

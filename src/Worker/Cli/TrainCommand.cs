@@ -1,12 +1,10 @@
 using System.CommandLine;
 using System.Globalization;
 using System.Text.Json.Nodes;
-using Triage.Classifier.Checkpoints;
 using Triage.Classifier.Modeling;
 using Triage.Classifier.Tokenization;
 using Triage.Classifier.Training;
 using Triage.Worker.Pipeline;
-using static TorchSharp.torch;
 
 namespace Triage.Worker.Cli;
 
@@ -36,17 +34,15 @@ internal static class TrainCommand
         var storage = new Option<string>("--storage") { Description = "Weight storage dtype: f32 or f16 (inference is fp32 either way).", DefaultValueFactory = _ => "f32" };
         var device = new Option<string>("--device") { DefaultValueFactory = _ => "auto" };
         var threads = new Option<int>("--threads") { Description = "libtorch threads (0 = default).", DefaultValueFactory = _ => 0 };
-        var layers = new Option<int>("--layers") { DefaultValueFactory = _ => 4 };
-        var hidden = new Option<int>("--hidden") { DefaultValueFactory = _ => 256 };
-        var heads = new Option<int>("--heads") { DefaultValueFactory = _ => 4 };
-        var intermediate = new Option<int>("--intermediate") { DefaultValueFactory = _ => 1024 };
+        var shape = new EncoderShapeOptions();
         var vocab = new Option<FileInfo?>("--vocab") { Description = "vocab.txt for --from-scratch." };
 
         var command = new Command("train", "Fine-tune a classifier and write a Triage model directory (calibrated by temperature scaling).")
         {
             data, output, baseCheckpoint, fromScratch, method, methodParameters, epochs, learningRate, batchSize, maxBatchTokens, maxTokens,
-            longDocument, pooling, seed, patience, warmup, classWeights, modelVersion, storage, device, threads, layers, hidden, heads, intermediate, vocab,
+            longDocument, pooling, seed, patience, warmup, classWeights, modelVersion, storage, device, threads, vocab,
         };
+        shape.AddTo(command);
         command.SetAction((parse, cancellationToken) =>
         {
             var chosenBase = parse.GetValue(baseCheckpoint)?.FullName;
@@ -68,15 +64,7 @@ internal static class TrainCommand
                 OutputDirectory = parse.GetValue(output)!.FullName,
                 BaseCheckpoint = scratch ? null : chosenBase,
                 ScratchConfig = scratch
-                    ? new BertConfig
-                    {
-                        NumHiddenLayers = parse.GetValue(layers),
-                        HiddenSize = parse.GetValue(hidden),
-                        NumAttentionHeads = parse.GetValue(heads),
-                        IntermediateSize = parse.GetValue(intermediate),
-                        MaxPositionEmbeddings = Math.Max(512, parse.GetValue(maxTokens)),
-                        VocabSize = parse.GetValue(vocab) is { } v ? File.ReadLines(v.FullName).Count() : 30522,
-                    }
+                    ? shape.ToConfig(parse, Math.Max(512, parse.GetValue(maxTokens)), parse.GetValue(vocab)?.FullName)
                     : null,
                 VocabPath = parse.GetValue(vocab)?.FullName,
                 Method = new MethodSettings(parse.GetValue(method)!, ParseParameters(parse.GetValue(methodParameters) ?? [])),
@@ -105,12 +93,7 @@ internal static class TrainCommand
                     ClassWeights = parse.GetValue(classWeights),
                 },
                 ModelVersion = parse.GetValue(modelVersion),
-                Storage = parse.GetValue(storage) switch
-                {
-                    "f16" => ScalarType.Float16,
-                    "f32" => ScalarType.Float32,
-                    var other => throw new ArgumentException($"--storage must be f32 or f16, got '{other}'."),
-                },
+                Storage = StorageDType.Parse(parse.GetValue(storage)),
                 Device = parse.GetValue(device)!,
                 Threads = parse.GetValue(threads),
             };
