@@ -86,7 +86,14 @@ public sealed class TrainingTests
         Assert.Equal(new[] { 0, 2 }, report.ConfusionMatrix[1]);
         Assert.Equal(0.5, report.PerClass[0].Recall, 6);
         Assert.Equal(((2.0 / 3) + 0.8) / 2, report.MacroF1, 6);
-        Assert.InRange(report.Ece, 0, 1);
+
+        // One document per bin (confidences 0.9 ✓, 0.6 ✗, 0.8 ✓, 0.7 ✓): ECE = (0.1 + 0.6 + 0.2 + 0.3) / 4.
+        Assert.Equal(0.3, report.Ece, 9);
+        Assert.Equal(ClassificationReport.EceBins, report.ReliabilityBins.Count);
+        Assert.Equal(4, report.ReliabilityBins.Sum(b => b.Count));
+        var wrong = report.ReliabilityBins.Single(b => b.Count == 1 && b.Accuracy == 0);
+        Assert.Equal(0.6, wrong.Confidence, 9);
+        Assert.InRange(0.6, wrong.Lower, wrong.Upper);
     }
 
     [Fact]

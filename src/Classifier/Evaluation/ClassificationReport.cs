@@ -3,6 +3,9 @@ namespace Triage.Classifier.Evaluation;
 /// <summary>Precision, recall and F1 of one class.</summary>
 public sealed record ClassScores(string Label, double Precision, double Recall, double F1, int Support);
 
+/// <summary>One confidence bin of a reliability diagram.</summary>
+public sealed record ReliabilityBin(double Lower, double Upper, double Confidence, double Accuracy, int Count);
+
 /// <summary>Quality figures of a model on a labelled split.</summary>
 public sealed record ClassificationReport(
     int Documents,
@@ -12,7 +15,8 @@ public sealed record ClassificationReport(
     double Ece,
     IReadOnlyList<ClassScores> PerClass,
     int[][] ConfusionMatrix,
-    IReadOnlyList<string> Labels)
+    IReadOnlyList<string> Labels,
+    IReadOnlyList<ReliabilityBin> ReliabilityBins)
 {
     /// <summary>Bins for expected calibration error (Guo et al. 2017 use 15).</summary>
     public const int EceBins = 15;
@@ -49,19 +53,23 @@ public sealed record ClassificationReport(
         var accuracy = truth.Count == 0 ? 0 : (double)correct / truth.Count;
         // Single-label classification: micro-F1 equals accuracy (every error is one FP and one FN).
         return new ClassificationReport(truth.Count, accuracy, perClass.Average(s => s.F1), accuracy,
-            ExpectedCalibrationError(truth, probabilities), perClass, confusion, labels);
+            ExpectedCalibrationError(truth, probabilities), perClass, confusion, labels, Reliability(truth, probabilities));
     }
 
     /// <summary>ECE with equal-width confidence bins: Σ |bin| / n · |accuracy(bin) − confidence(bin)|.</summary>
     public static double ExpectedCalibrationError(IReadOnlyList<int> truth, IReadOnlyList<double[]> probabilities, int bins = EceBins)
     {
+        var reliability = Reliability(truth, probabilities, bins);
+        var n = reliability.Sum(b => b.Count);
+        return n == 0 ? 0 : reliability.Where(b => b.Count > 0).Sum(b => (double)b.Count / n * Math.Abs(b.Accuracy - b.Confidence));
+    }
+
+    /// <summary>The reliability diagram's bins: per equal-width confidence bin, the mean confidence of the predicted class,
+    /// the share of those predictions that were right, and how many fell in it.</summary>
+    public static IReadOnlyList<ReliabilityBin> Reliability(IReadOnlyList<int> truth, IReadOnlyList<double[]> probabilities, int bins = EceBins)
+    {
         ArgumentNullException.ThrowIfNull(truth);
         ArgumentNullException.ThrowIfNull(probabilities);
-        if (truth.Count == 0)
-        {
-            return 0;
-        }
-
         var count = new int[bins];
         var confidenceSum = new double[bins];
         var correctSum = new double[bins];
@@ -75,16 +83,12 @@ public sealed record ClassificationReport(
             correctSum[bin] += best == truth[i] ? 1 : 0;
         }
 
-        double ece = 0;
-        for (var b = 0; b < bins; b++)
-        {
-            if (count[b] > 0)
-            {
-                ece += (double)count[b] / truth.Count * Math.Abs((correctSum[b] / count[b]) - (confidenceSum[b] / count[b]));
-            }
-        }
-
-        return ece;
+        return Enumerable.Range(0, bins).Select(b => new ReliabilityBin(
+            (double)b / bins,
+            (double)(b + 1) / bins,
+            count[b] == 0 ? 0 : confidenceSum[b] / count[b],
+            count[b] == 0 ? 0 : correctSum[b] / count[b],
+            count[b])).ToList();
     }
 
     private static int ArgMax(double[] values)

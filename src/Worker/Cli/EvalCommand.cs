@@ -21,7 +21,8 @@ internal static class EvalCommand
         var device = new Option<string>("--device") { DefaultValueFactory = _ => "auto" };
         var threads = new Option<int>("--threads") { DefaultValueFactory = _ => 0 };
         var limit = new Option<int?>("--limit") { Description = "Evaluate only the first N documents of the split." };
-        var command = new Command("eval", "Measure a model on a labelled split.") { model, data, split, json, maxBatchTokens, device, threads, limit };
+        var reliability = new Option<FileInfo?>("--reliability-svg") { Description = "Also write a reliability diagram (SVG) to this file." };
+        var command = new Command("eval", "Measure a model on a labelled split.") { model, data, split, json, maxBatchTokens, device, threads, limit, reliability };
         command.SetAction((parse, cancellationToken) =>
         {
             var threadCount = TorchRuntime.ConfigureThreads(parse.GetValue(threads));
@@ -33,6 +34,13 @@ internal static class EvalCommand
             }
 
             var result = ModelEvaluator.Evaluate(loaded, documents, parse.GetValue(maxBatchTokens), threadCount, cancellationToken);
+            if (parse.GetValue(reliability) is { } svg)
+            {
+                svg.Directory?.Create();
+                File.WriteAllText(svg.FullName, ReliabilityDiagram.Svg(result.Report.ReliabilityBins, $"{loaded.Manifest.ModelVersion} on {result.Report.Documents} documents", result.Report.Ece));
+                Console.Error.WriteLine($"wrote {svg.FullName}");
+            }
+
             if (parse.GetValue(json))
             {
                 Console.WriteLine(ToJson(loaded, result));
@@ -59,6 +67,7 @@ internal static class EvalCommand
             ["macro_f1"] = r.MacroF1,
             ["micro_f1"] = r.MicroF1,
             ["ece"] = r.Ece,
+            ["reliability"] = r.ReliabilityBins.Select(b => new { lower = b.Lower, upper = b.Upper, confidence = b.Confidence, accuracy = b.Accuracy, count = b.Count }),
             ["temperature"] = model.Manifest.Temperature,
             ["per_class"] = r.PerClass.ToDictionary(c => c.Label, c => new { precision = c.Precision, recall = c.Recall, f1 = c.F1, support = c.Support }),
             ["confusion_matrix"] = r.ConfusionMatrix,
