@@ -68,6 +68,20 @@ public sealed class TrainingTests
     }
 
     [Fact]
+    public void Evenly_spaced_limit_covers_every_label_of_a_sorted_split()
+    {
+        var sorted = Enumerable.Range(0, 100).Select(i => new LabelledDocument($"d{i}", "test", $"label{i / 25}", "text")).ToList();
+        var first = sorted.Take(8).Select(d => d.Label).Distinct().Count();
+        var spaced = LabelledDataset.EvenlySpaced(sorted, 8);
+        Assert.Equal(1, first);
+        Assert.Equal(8, spaced.Count);
+        Assert.Equal(4, spaced.Select(d => d.Label).Distinct().Count());
+        Assert.All(spaced.GroupBy(d => d.Label), g => Assert.Equal(2, g.Count()));
+        Assert.Same(sorted, LabelledDataset.EvenlySpaced(sorted, null));
+        Assert.Same(sorted, LabelledDataset.EvenlySpaced(sorted, 500));
+    }
+
+    [Fact]
     public void Csv_with_named_columns_and_quoted_newlines_loads()
     {
         using var dir = new TempDirectory();

@@ -32,6 +32,23 @@ public sealed class LabelledDataset
     public IReadOnlyList<LabelledDocument> Split(string split) =>
         Documents.Where(d => string.Equals(d.Split, split, StringComparison.Ordinal)).ToList();
 
+    /// <summary>
+    /// At most <paramref name="count"/> documents evenly spaced through <paramref name="documents"/> (all of them when
+    /// there are fewer). Deterministic, and it covers every label in proportion even when a file is sorted by label,
+    /// where taking the first N would not.
+    /// </summary>
+    public static IReadOnlyList<LabelledDocument> EvenlySpaced(IReadOnlyList<LabelledDocument> documents, int? count)
+    {
+        ArgumentNullException.ThrowIfNull(documents);
+        if (count is not { } n || n >= documents.Count)
+        {
+            return documents;
+        }
+
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(n, nameof(count));
+        return Enumerable.Range(0, n).Select(i => documents[(int)((long)i * documents.Count / n)]).ToList();
+    }
+
     public static LabelledDataset Load(string path, int seed = 42, double validationFraction = 0.2)
     {
         ArgumentNullException.ThrowIfNull(path);

@@ -35,6 +35,12 @@ public sealed record TrainRequest
 
     public string? ModelVersion { get; init; }
 
+    /// <summary>Use at most this many training documents, evenly spaced through the split (quick runs on big datasets).</summary>
+    public int? TrainLimit { get; init; }
+
+    /// <summary>Use at most this many validation documents, evenly spaced through the split.</summary>
+    public int? ValidationLimit { get; init; }
+
     /// <summary>Storage dtype of the saved weights (F16 halves shipped models; inference runs in fp32).</summary>
     public ScalarType Storage { get; init; } = ScalarType.Float32;
 
@@ -98,8 +104,8 @@ public static class ModelTrainer
         }
 
         network.to(device);
-        var train = dataset.Split("train");
-        var validation = dataset.Split("validation");
+        var train = LabelledDataset.EvenlySpaced(dataset.Split("train"), request.TrainLimit);
+        var validation = LabelledDataset.EvenlySpaced(dataset.Split("validation"), request.ValidationLimit);
         var tuner = new FineTuner(network, tokenizer, device);
         var options = request.Options with
         {

@@ -19,7 +19,7 @@ internal static class BenchCommand
         var models = new Option<string[]>("--model") { Description = "NAME=DIR of a Triage model; repeat for each method (the dense one is the reference).", Required = true, AllowMultipleArgumentsPerToken = true };
         var data = new Option<FileInfo>("--data") { Required = true };
         var split = new Option<string>("--split") { DefaultValueFactory = _ => "test" };
-        var limit = new Option<int?>("--limit") { Description = "Only the first N documents of the split." };
+        var limit = new Option<int?>("--limit") { Description = "N documents evenly spaced through the split (every label covered even in a file sorted by label)." };
         var repetitions = new Option<int>("--repetitions") { DefaultValueFactory = _ => 3 };
         var maxBatchTokens = new Option<int>("--max-batch-tokens") { DefaultValueFactory = _ => 16384 };
         var threads = new Option<int>("--threads") { DefaultValueFactory = _ => 0 };
@@ -29,10 +29,7 @@ internal static class BenchCommand
         {
             var threadCount = TorchRuntime.ConfigureThreads(parse.GetValue(threads));
             var documents = LabelledDataset.Load(parse.GetValue(data)!.FullName).Split(parse.GetValue(split)!);
-            if (parse.GetValue(limit) is { } n)
-            {
-                documents = documents.Take(n).ToList();
-            }
+            documents = LabelledDataset.EvenlySpaced(documents, parse.GetValue(limit));
 
             var loaded = parse.GetValue(models)!.Select(spec =>
             {

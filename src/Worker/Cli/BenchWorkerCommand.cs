@@ -36,7 +36,7 @@ internal static class BenchWorkerCommand
         var data = new Option<FileInfo>("--data") { Description = "Labelled JSON Lines or CSV (id, split, label, text), e.g. ../shared/assets/datasets/bbc-news/bbc-news.jsonl", Required = true };
         var split = new Option<string>("--split") { DefaultValueFactory = _ => "test" };
         var model = new Option<string>("--model") { Description = "Triage model directory", HelpName = "DIR", DefaultValueFactory = _ => ModelOptions.DefaultPath };
-        var limit = new Option<int?>("--limit") { Description = "Only the first N documents of the split." };
+        var limit = new Option<int?>("--limit") { Description = "N documents evenly spaced through the split (every label covered even in a file sorted by label)." };
         var repetitions = new Option<int>("--repetitions") { Description = "Raw and end-to-end passes each, interleaved; medians are reported", DefaultValueFactory = _ => 2 };
         var command = new Command("bench-worker", "Raw model docs/s vs end-to-end worker docs/s (embedded queue → SQLite) on the same documents.") { data, split, model, limit, repetitions };
         command.SetAction((parseResult, cancellationToken) => CliRunner.RunAsync(parseResult, async output =>
@@ -48,11 +48,7 @@ internal static class BenchWorkerCommand
             }
 
             var file = parseResult.GetValue(data)!;
-            IReadOnlyList<LabelledDocument> documents = LabelledDataset.Load(file.FullName).Split(parseResult.GetValue(split)!);
-            if (parseResult.GetValue(limit) is { } n)
-            {
-                documents = documents.Take(n).ToList();
-            }
+            var documents = LabelledDataset.EvenlySpaced(LabelledDataset.Load(file.FullName).Split(parseResult.GetValue(split)!), parseResult.GetValue(limit));
 
             if (documents.Count == 0)
             {

@@ -20,7 +20,7 @@ internal static class EvalCommand
         var maxBatchTokens = new Option<int>("--max-batch-tokens") { DefaultValueFactory = _ => 16384 };
         var device = new Option<string>("--device") { DefaultValueFactory = _ => "auto" };
         var threads = new Option<int>("--threads") { DefaultValueFactory = _ => 0 };
-        var limit = new Option<int?>("--limit") { Description = "Evaluate only the first N documents of the split." };
+        var limit = new Option<int?>("--limit") { Description = "Evaluate N documents evenly spaced through the split (every label covered even in a file sorted by label)." };
         var reliability = new Option<FileInfo?>("--reliability-svg") { Description = "Also write a reliability diagram (SVG) to this file." };
         var command = new Command("eval", "Measure a model on a labelled split.") { model, data, split, json, maxBatchTokens, device, threads, limit, reliability };
         command.SetAction((parse, cancellationToken) =>
@@ -28,10 +28,7 @@ internal static class EvalCommand
             var threadCount = TorchRuntime.ConfigureThreads(parse.GetValue(threads));
             using var loaded = TriageModel.Load(parse.GetValue(model)!.FullName, TorchRuntime.ResolveDevice(parse.GetValue(device)!));
             var documents = LabelledDataset.Load(parse.GetValue(data)!.FullName).Split(parse.GetValue(split)!);
-            if (parse.GetValue(limit) is { } n)
-            {
-                documents = documents.Take(n).ToList();
-            }
+            documents = LabelledDataset.EvenlySpaced(documents, parse.GetValue(limit));
 
             var result = ModelEvaluator.Evaluate(loaded, documents, parse.GetValue(maxBatchTokens), threadCount, cancellationToken);
             if (parse.GetValue(reliability) is { } svg)

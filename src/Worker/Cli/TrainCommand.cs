@@ -34,13 +34,15 @@ internal static class TrainCommand
         var storage = new Option<string>("--storage") { Description = "Weight storage dtype: f32 or f16 (inference is fp32 either way).", DefaultValueFactory = _ => "f32" };
         var device = new Option<string>("--device") { DefaultValueFactory = _ => "auto" };
         var threads = new Option<int>("--threads") { Description = "libtorch threads (0 = default).", DefaultValueFactory = _ => 0 };
+        var trainLimit = new Option<int?>("--train-limit") { Description = "Use at most N training documents, evenly spaced through the split (covers every label even in a file sorted by label)." };
+        var validationLimit = new Option<int?>("--validation-limit") { Description = "Use at most N validation documents, evenly spaced through the split." };
         var shape = new EncoderShapeOptions();
         var vocab = new Option<FileInfo?>("--vocab") { Description = "vocab.txt for --from-scratch." };
 
         var command = new Command("train", "Fine-tune a classifier and write a Triage model directory (calibrated by temperature scaling).")
         {
             data, output, baseCheckpoint, fromScratch, method, methodParameters, epochs, learningRate, batchSize, maxBatchTokens, maxTokens,
-            longDocument, pooling, seed, patience, warmup, classWeights, modelVersion, storage, device, threads, vocab,
+            longDocument, pooling, seed, patience, warmup, classWeights, modelVersion, storage, device, threads, vocab, trainLimit, validationLimit,
         };
         shape.AddTo(command);
         command.SetAction((parse, cancellationToken) =>
@@ -93,6 +95,8 @@ internal static class TrainCommand
                     ClassWeights = parse.GetValue(classWeights),
                 },
                 ModelVersion = parse.GetValue(modelVersion),
+                TrainLimit = parse.GetValue(trainLimit),
+                ValidationLimit = parse.GetValue(validationLimit),
                 Storage = StorageDType.Parse(parse.GetValue(storage)),
                 Device = parse.GetValue(device)!,
                 Threads = parse.GetValue(threads),

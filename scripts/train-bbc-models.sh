@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# Reproduces the shipped BBC News models and the method benchmark from the shipped base (models/base):
+#   1. dense: fine-tune the base at 512 tokens;
+#   2. every pruning method: continue from the dense model under that method (same trainer, same data);
+#   3. eval each on the test split (JSON under results/eval) and bench them side by side (results/bench).
+# Usage: scripts/train-bbc-models.sh [OUT_DIR] [STEP…]   (steps: dense methods eval bench; default all)
+# Needs ../shared (the datasets). Takes a couple of hours on 2 CPU cores; minutes on a GPU host (--device cuda).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+out=${1:-results/bbc}
+shift || true
+steps=${*:-dense methods eval bench}
+data=${TRIAGE_SHARED:-../shared}/assets/datasets/bbc-news/bbc-news.jsonl
+threads=${TRIAGE_THREADS:-0}
+export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
+dotnet build src/Worker -c Release -v quiet -nologo >/dev/null
+triage=${TRIAGE_BIN:-src/Worker/bin/Release/net10.0/triage}
+mkdir -p "$out" results/eval
+
+# name | method | method parameters (space-separated key=value)
+methods=(
+  "ptc-p|ptc-p|p=0.9"
+  "ptc-pf|ptc-pf|p=0.9"
+  "ptc-c-early|ptc-c|combineLayer=2"
+  "ptc-c-late|ptc-c|combineLayer=4"
+  "ptc-pfc-early|ptc-pfc|p=0.9 combineLayer=2"
+  "ptc-pfc-late|ptc-pfc|p=0.9 combineLayer=4"
+  "ltp|ltp|"
+)
+
+for step in $steps; do
+  case $step in
+    dense)
+      "$triage" train --data "$data" --output "$out/dense" --method dense --lr 3e-4 --epochs 3 --patience 2 \
+        --max-tokens 512 --storage f16 --model-version bbc-news-dense --threads "$threads"
+      ;;
+    methods)
+      for spec in "${methods[@]}"; do
+        IFS='|' read -r name method params <<<"$spec"
+        args=()
+        for p in $params; do args+=(--method-param "$p"); done
+        [ -d "$out/$name" ] && continue
+        "$triage" train --data "$data" --base "$out/dense" --output "$out/$name" --method "$method" "${args[@]}" \
+          --lr 1e-4 --epochs "${METHOD_EPOCHS:-1}" --patience 1 --max-tokens 512 --storage f16 --model-version "bbc-news-$name" --threads "$threads"
+      done
+      ;;
+    eval)
+      for dir in "$out"/*/; do
+        name=$(basename "$dir")
+        "$triage" eval --model "$dir" --data "$data" --split test --json --threads "$threads" \
+          --reliability-svg "results/eval/$name-reliability.svg" >"results/eval/$name.json"
+      done
+      ;;
+    bench)
+      models=(--model "dense=$out/dense")
+      for spec in "${methods[@]}"; do
+        IFS='|' read -r name _ _ <<<"$spec"
+        [ -d "$out/$name" ] && models+=(--model "$name=$out/$name")
+      done
+      "$triage" bench "${models[@]}" --data "$data" --split test --repetitions "${BENCH_REPETITIONS:-3}" \
+        ${BENCH_LIMIT:+--limit "$BENCH_LIMIT"} --threads "$threads" --output results/bench
+      ;;
+    *) echo "unknown step '$step' (dense, methods, eval, bench)" >&2; exit 2 ;;
+  esac
+done
