@@ -64,9 +64,11 @@ public sealed class PretrainingTests
         Pretrainer.Run(Request(corpus, dir.File("base"), 6), null, CancellationToken.None);
 
         // --init-from base --epochs 0 --storage f16: the shipped base is made this way (half the bytes, fp32 inference).
-        var export = Request(corpus, dir.File("base-f16"), 0) with { InitFrom = dir.File("base"), Epochs = 0, Storage = TorchSharp.torch.ScalarType.Float16 };
+        var export = Request(corpus, dir.File("base-f16"), 0) with { InitFrom = dir.File("base"), Epochs = 0, Storage = TorchSharp.torch.ScalarType.Float16, HeldOutSplit = "none" };
         var outcome = Pretrainer.Run(export, null, CancellationToken.None);
         Assert.Equal(0, outcome.Steps);
+        Assert.Equal(0, outcome.HeldOut.MaskedTokens);
+        Assert.Contains("\"held_out_mlm_loss\": null", File.ReadAllText(dir.File("base-f16/pretrain.json")), StringComparison.Ordinal);
         using var f32 = SafeTensorsFile.Open(dir.File("base/model.safetensors"));
         using var f16 = SafeTensorsFile.Open(dir.File("base-f16/model.safetensors"));
         Assert.All(f16.Entries.Values, e => Assert.Equal("F16", e.DType));

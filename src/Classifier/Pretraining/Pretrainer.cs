@@ -209,8 +209,9 @@ public static class Pretrainer
             learning_rate = request.LearningRate,
             seed = request.Seed,
             held_out_split = request.HeldOutSplit,
-            held_out_mlm_loss = evaluation.Loss,
-            held_out_mlm_accuracy = evaluation.Accuracy,
+            // null when the held-out split had no text (e.g. --held-out-split none for a plain export); JSON has no NaN.
+            held_out_mlm_loss = double.IsNaN(evaluation.Loss) ? (double?)null : evaluation.Loss,
+            held_out_mlm_accuracy = double.IsNaN(evaluation.Accuracy) ? (double?)null : evaluation.Accuracy,
             held_out_masked_tokens = evaluation.MaskedTokens,
         }, new JsonSerializerOptions { WriteIndented = true }));
         if (finished && Directory.Exists(checkpoint))

@@ -12,7 +12,7 @@ internal static class PretrainCommand
         var inputs = new Option<string[]>("--input") { Description = "JSONL with 'text' (and 'split') or a directory of .txt files; repeatable.", Required = true, AllowMultipleArgumentsPerToken = true };
         var output = new Option<DirectoryInfo>("--output") { Description = "Checkpoint directory to write (and resume from).", Required = true };
         var splits = new Option<string>("--splits") { Description = "Comma-separated splits to train on (never test). Default train.", DefaultValueFactory = _ => "train" };
-        var heldOut = new Option<string>("--held-out-split") { DefaultValueFactory = _ => "validation" };
+        var heldOut = new Option<string>("--held-out-split") { Description = "Split for the held-out MLM loss/accuracy at the end (a split with no text, e.g. none, skips it).", DefaultValueFactory = _ => "validation" };
         var initFrom = new Option<DirectoryInfo?>("--init-from") { Description = "Continue pre-training an existing HF BERT checkpoint." };
         var vocab = new Option<FileInfo?>("--vocab") { Description = "vocab.txt (default: the --init-from checkpoint's)." };
         var shape = new EncoderShapeOptions();
