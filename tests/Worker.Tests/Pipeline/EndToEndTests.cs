@@ -185,15 +185,13 @@ public sealed class EndToEndTests
     }
 
     /// <summary>Sends the first writes to a failing repository, then to the real one; records queue state at each failure.</summary>
-    private sealed class FailFirstWrites(IResultsRepository real, IResultsRepository failing, int failures, Func<Task<QueueCounts>> counts) : IResultsRepository
+    private sealed class FailFirstWrites(IResultsRepository real, IResultsRepository failing, int failures, Func<Task<QueueCounts>> counts) : DelegatingResultsRepository(real)
     {
         private int _remaining = failures;
 
         public List<(Exception Error, long CompletedAtFailure)> Failures { get; } = [];
 
-        public string Description => real.Description;
-
-        public async Task WriteBatchAsync(IReadOnlyList<DocumentRecord> documents, IReadOnlyList<ClassificationResult> results, CancellationToken cancellationToken)
+        public override async Task WriteBatchAsync(IReadOnlyList<DocumentRecord> documents, IReadOnlyList<ClassificationResult> results, CancellationToken cancellationToken)
         {
             if (Interlocked.Decrement(ref _remaining) >= 0)
             {
@@ -210,31 +208,12 @@ public sealed class EndToEndTests
                 throw new InvalidOperationException("The read-only database accepted a write.");
             }
 
-            await real.WriteBatchAsync(documents, results, cancellationToken);
+            await Inner.WriteBatchAsync(documents, results, cancellationToken);
         }
 
-        public Task<MigrationResult> MigrateAsync(CancellationToken cancellationToken) => real.MigrateAsync(cancellationToken);
-
-        public Task<IReadOnlyList<AppliedMigration>> GetAppliedMigrationsAsync(CancellationToken cancellationToken) => real.GetAppliedMigrationsAsync(cancellationToken);
-
-        public Task UpsertAsync(IReadOnlyList<ClassificationResult> rows, CancellationToken cancellationToken) => real.UpsertAsync(rows, cancellationToken);
-
-        public Task UpsertDocumentsAsync(IReadOnlyList<DocumentRecord> documents, CancellationToken cancellationToken) => real.UpsertDocumentsAsync(documents, cancellationToken);
-
-        public Task<ClassificationResult?> GetResultAsync(string documentId, string modelVersion, CancellationToken cancellationToken) => real.GetResultAsync(documentId, modelVersion, cancellationToken);
-
-        public Task<IReadOnlyDictionary<string, long>> CountResultsByModelVersionAsync(CancellationToken cancellationToken) => real.CountResultsByModelVersionAsync(cancellationToken);
-
-        public Task<long> CountDocumentsAsync(CancellationToken cancellationToken) => real.CountDocumentsAsync(cancellationToken);
-
-        public Task<IReadOnlyList<StoredDocument>> GetDocumentsMissingVersionAsync(string modelVersion, int limit, string? afterDocumentId, CancellationToken cancellationToken) =>
-            real.GetDocumentsMissingVersionAsync(modelVersion, limit, afterDocumentId, cancellationToken);
-
-        public Task<long> CountDocumentsMissingVersionAsync(string modelVersion, CancellationToken cancellationToken) => real.CountDocumentsMissingVersionAsync(modelVersion, cancellationToken);
-
-        public async ValueTask DisposeAsync()
+        public override async ValueTask DisposeAsync()
         {
-            await real.DisposeAsync();
+            await Inner.DisposeAsync();
             await failing.DisposeAsync();
         }
     }

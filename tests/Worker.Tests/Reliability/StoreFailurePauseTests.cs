@@ -82,7 +82,7 @@ public sealed class StoreFailurePauseTests
 
     /// <summary>Fails the first batch write (recording its documents and when, on the fake clock), then passes
     /// writes to the real SQLite repository, recording when each document was stored.</summary>
-    private sealed class FailFirstWrite(IResultsRepository real, TimeProvider time) : IResultsRepository
+    private sealed class FailFirstWrite(IResultsRepository real, TimeProvider time) : DelegatingResultsRepository(real)
     {
         private int _writes;
 
@@ -92,9 +92,7 @@ public sealed class StoreFailurePauseTests
 
         public ConcurrentDictionary<string, DateTimeOffset> StoredAt { get; } = new(StringComparer.Ordinal);
 
-        public string Description => real.Description;
-
-        public async Task WriteBatchAsync(IReadOnlyList<DocumentRecord> documents, IReadOnlyList<ClassificationResult> results, CancellationToken cancellationToken)
+        public override async Task WriteBatchAsync(IReadOnlyList<DocumentRecord> documents, IReadOnlyList<ClassificationResult> results, CancellationToken cancellationToken)
         {
             if (Interlocked.Increment(ref _writes) == 1)
             {
@@ -103,32 +101,11 @@ public sealed class StoreFailurePauseTests
                 throw new InvalidOperationException("injected store failure");
             }
 
-            await real.WriteBatchAsync(documents, results, cancellationToken);
+            await Inner.WriteBatchAsync(documents, results, cancellationToken);
             foreach (var result in results)
             {
                 StoredAt["m-" + result.DocumentId["doc-".Length..]] = time.GetUtcNow();
             }
         }
-
-        public Task<MigrationResult> MigrateAsync(CancellationToken cancellationToken) => real.MigrateAsync(cancellationToken);
-
-        public Task<IReadOnlyList<AppliedMigration>> GetAppliedMigrationsAsync(CancellationToken cancellationToken) => real.GetAppliedMigrationsAsync(cancellationToken);
-
-        public Task UpsertAsync(IReadOnlyList<ClassificationResult> rows, CancellationToken cancellationToken) => real.UpsertAsync(rows, cancellationToken);
-
-        public Task UpsertDocumentsAsync(IReadOnlyList<DocumentRecord> documents, CancellationToken cancellationToken) => real.UpsertDocumentsAsync(documents, cancellationToken);
-
-        public Task<ClassificationResult?> GetResultAsync(string documentId, string modelVersion, CancellationToken cancellationToken) => real.GetResultAsync(documentId, modelVersion, cancellationToken);
-
-        public Task<IReadOnlyDictionary<string, long>> CountResultsByModelVersionAsync(CancellationToken cancellationToken) => real.CountResultsByModelVersionAsync(cancellationToken);
-
-        public Task<long> CountDocumentsAsync(CancellationToken cancellationToken) => real.CountDocumentsAsync(cancellationToken);
-
-        public Task<IReadOnlyList<StoredDocument>> GetDocumentsMissingVersionAsync(string modelVersion, int limit, string? afterDocumentId, CancellationToken cancellationToken) =>
-            real.GetDocumentsMissingVersionAsync(modelVersion, limit, afterDocumentId, cancellationToken);
-
-        public Task<long> CountDocumentsMissingVersionAsync(string modelVersion, CancellationToken cancellationToken) => real.CountDocumentsMissingVersionAsync(modelVersion, cancellationToken);
-
-        public ValueTask DisposeAsync() => real.DisposeAsync();
     }
 }
