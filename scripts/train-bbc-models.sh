@@ -13,19 +13,22 @@ steps=${*:-dense methods eval bench}
 data=${TRIAGE_SHARED:-../shared}/assets/datasets/bbc-news/bbc-news.jsonl
 threads=${TRIAGE_THREADS:-0}
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
-dotnet build src/Worker -c Release -v quiet -nologo >/dev/null
+[ -n "${TRIAGE_BIN:-}" ] || dotnet build src/Worker -c Release -v quiet -nologo >/dev/null
 triage=${TRIAGE_BIN:-src/Worker/bin/Release/net10.0/triage}
 mkdir -p "$out" results/eval
 
-# name | method | method parameters (space-separated key=value)
+# name | method | method parameters (space-separated key=value) | training documents (evenly spaced; empty = all)
+# L_c scaled from the paper's 12 layers to our 4: early 7/12 → layer 2 (half the stack then runs on the 8 combination
+# tokens), late 11/12 → layer 3 (one layer after combining, as in the paper).
+# The K/V-pruning-only methods change the dense model least and get half an epoch; LTP runs its soft and hard stages
+# on half the split each; the combining methods, which learn new tokens, get a full epoch.
 methods=(
-  "ptc-p|ptc-p|p=0.9"
-  "ptc-pf|ptc-pf|p=0.9"
-  "ptc-c-early|ptc-c|combineLayer=2"
-  "ptc-c-late|ptc-c|combineLayer=4"
-  "ptc-pfc-early|ptc-pfc|p=0.9 combineLayer=2"
-  "ptc-pfc-late|ptc-pfc|p=0.9 combineLayer=4"
-  "ltp|ltp|"
+  "ptc-p|ptc-p|p=0.9|712"
+  "ptc-pf|ptc-pf|p=0.9|712"
+  "ptc-c-early|ptc-c|combineLayer=2|"
+  "ptc-pfc-early|ptc-pfc|p=0.9 combineLayer=2|"
+  "ptc-pfc-late|ptc-pfc|p=0.9 combineLayer=3|"
+  "ltp|ltp||712"
 )
 
 for step in $steps; do
@@ -36,9 +39,10 @@ for step in $steps; do
       ;;
     methods)
       for spec in "${methods[@]}"; do
-        IFS='|' read -r name method params <<<"$spec"
+        IFS='|' read -r name method params limit <<<"$spec"
         args=()
         for p in $params; do args+=(--method-param "$p"); done
+        [ -n "$limit" ] && args+=(--train-limit "$limit")
         [ -d "$out/$name" ] && continue
         "$triage" train --data "$data" --base "$out/dense" --output "$out/$name" --method "$method" "${args[@]}" \
           --lr 1e-4 --epochs "${METHOD_EPOCHS:-1}" --patience 1 --max-tokens 512 --storage f16 --model-version "bbc-news-$name" --threads "$threads"
@@ -54,7 +58,7 @@ for step in $steps; do
     bench)
       models=(--model "dense=$out/dense")
       for spec in "${methods[@]}"; do
-        IFS='|' read -r name _ _ <<<"$spec"
+        IFS='|' read -r name _ _ _ <<<"$spec"
         [ -d "$out/$name" ] && models+=(--model "$name=$out/$name")
       done
       "$triage" bench "${models[@]}" --data "$data" --split test --repetitions "${BENCH_REPETITIONS:-3}" \
