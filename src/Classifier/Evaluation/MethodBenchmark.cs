@@ -21,7 +21,16 @@ public sealed record MethodBenchmarkRow(
     double TokensAttended,
     double TokensAttendedRatio,
     IReadOnlyList<double> RepetitionDocsPerSecond,
-    LayerProfile Profile);
+    LayerProfile Profile,
+    TrainingCost? Training);
+
+/// <summary>
+/// The cost of one fine-tuning pass (forward + backward, no optimiser step) over the same documents: the paper's
+/// protocol (its Table 3 reports training costs), where every layer's activations are kept for the backward pass, so
+/// memory follows the tokens each layer keeps. Inference frees each layer's activations as the next exists, so its
+/// peak is set by the first, always full-length layer.
+/// </summary>
+public sealed record TrainingCost(double DocsPerSecond, double SpeedUp, long PeakMemoryBytes, double MemoryRatio);
 
 /// <summary>Where one pass over the documents spends its time, from a separate (untimed-for-speed) profile pass.</summary>
 /// <param name="LayerMilliseconds">Per layer: wall time from the previous layer's output to this one's, summed over the pass
@@ -44,7 +53,8 @@ public static class MethodBenchmark
         int maxBatchTokens,
         int repetitions,
         Action<string>? log,
-        CancellationToken cancellationToken)
+        CancellationToken cancellationToken,
+        int trainingRepetitions = 0)
     {
         ArgumentNullException.ThrowIfNull(models);
         ArgumentNullException.ThrowIfNull(documents);
@@ -76,6 +86,20 @@ public static class MethodBenchmark
         // One profiled pass each, after the timed ones: the per-layer clock reads add a little overhead of their own.
         var profiles = state.ToDictionary(s => s, s => ProfiledPass(s, maxBatchTokens));
 
+        // Training passes, interleaved the same way (the paper's efficiency protocol).
+        for (var repetition = 0; repetition < trainingRepetitions; repetition++)
+        {
+            for (var k = 0; k < state.Count; k++)
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                var s = state[(k + repetition) % state.Count];
+                var (seconds, peak) = TrainingPass(s, documents, maxBatchTokens);
+                s.TrainingSeconds.Add(seconds);
+                s.TrainingPeakBytes = Math.Max(s.TrainingPeakBytes, peak);
+                log?.Invoke($"training repetition {repetition + 1}/{trainingRepetitions}: {s.Name} {documents.Count / seconds:F2} docs/s");
+            }
+        }
+
         var labels = documents.Select(d => d.Label).ToList();
         var rows = state.Select(s =>
         {
@@ -100,7 +124,69 @@ public static class MethodBenchmark
             r.attended,
             r.attended / reference.attended,
             r.s.Seconds.Select(sec => documents.Count / sec).ToList(),
-            profiles[r.s])).ToList();
+            profiles[r.s],
+            Training(r.s, reference.s, documents.Count))).ToList();
+    }
+
+    private static TrainingCost? Training(MethodState s, MethodState reference, int documents)
+    {
+        if (s.TrainingSeconds.Count == 0 || reference.TrainingSeconds.Count == 0)
+        {
+            return null;
+        }
+
+        var docsPerSecond = documents / Median(s.TrainingSeconds);
+        return new TrainingCost(
+            docsPerSecond,
+            docsPerSecond / (documents / Median(reference.TrainingSeconds)),
+            s.TrainingPeakBytes,
+            reference.TrainingPeakBytes == 0 ? double.NaN : (double)s.TrainingPeakBytes / reference.TrainingPeakBytes);
+    }
+
+    /// <summary>Forward + cross-entropy + backward per token-budget batch, in training mode (dropout, Gumbel noise, LTP's
+    /// hard stage: what its final fine-tuning stage runs), gradients dropped after each batch. First window per document,
+    /// as fine-tuning reads it.</summary>
+    private static (double Seconds, long PeakBytes) TrainingPass(MethodState s, IReadOnlyList<LabelledDocument> documents, int maxBatchTokens)
+    {
+        var model = s.Model;
+        var network = model.Network;
+        var labelIndex = model.Manifest.Labels.Select((l, i) => (l, i)).ToDictionary(p => p.l, p => (long)p.i, StringComparer.Ordinal);
+        var ltp = network.Strategy as LtpStrategy;
+        var stage = ltp?.Stage;
+        using var peak = PeakResidentSampler.Start();
+        var clock = Stopwatch.StartNew();
+        network.train();
+        if (ltp is not null)
+        {
+            ltp.Stage = LtpStage.Hard;
+        }
+
+        try
+        {
+            foreach (var batch in ModelEvaluator.TokenBudget(s.Order, i => s.Prepared[i], maxBatchTokens))
+            {
+                using var scope = TorchSharp.torch.NewDisposeScope();
+                var (ids, mask) = DocumentClassifier.Batch(batch.Select(i => s.Prepared[i].Windows[0]).ToList(), model.Tokenizer.PadId, model.Device);
+                var target = TorchSharp.torch.tensor(batch.Select(i => labelIndex[documents[i].Label]).ToArray(), device: model.Device);
+                using var output = network.Forward(ids, mask);
+                var loss = TorchSharp.torch.nn.functional.cross_entropy(output.Logits, target);
+                loss.backward();
+                network.zero_grad();
+                ltp?.TakeRegularizationLoss()?.Dispose();
+            }
+        }
+        finally
+        {
+            network.eval();
+            network.zero_grad();
+            if (ltp is not null && stage is { } previous)
+            {
+                ltp.Stage = previous;
+            }
+        }
+
+        clock.Stop();
+        return (clock.Elapsed.TotalSeconds, peak.PeakAboveStart);
     }
 
     private static LayerProfile ProfiledPass(MethodState s, int maxBatchTokens)
@@ -120,19 +206,7 @@ public static class MethodBenchmark
 
     private static (double Seconds, long PeakBytes) TimedPass(MethodState s, int maxBatchTokens)
     {
-        NativeHeap.Trim();
-        var baseline = ResidentMemory.CurrentBytes();
-        long peak = baseline;
-        using var sampling = new CancellationTokenSource();
-        var sampler = Task.Run(() =>
-        {
-            while (!sampling.IsCancellationRequested)
-            {
-                peak = Math.Max(peak, ResidentMemory.CurrentBytes());
-                Thread.Sleep(1);
-            }
-        });
-
+        using var peak = PeakResidentSampler.Start();
         var predictions = new Prediction[s.Prepared.Length];
         var clock = Stopwatch.StartNew();
         foreach (var batch in ModelEvaluator.TokenBudget(s.Order, i => s.Prepared[i], maxBatchTokens))
@@ -145,10 +219,8 @@ public static class MethodBenchmark
         }
 
         clock.Stop();
-        sampling.Cancel();
-        sampler.Wait();
         s.Predictions = predictions;
-        return (clock.Elapsed.TotalSeconds, Math.Max(0, peak - baseline));
+        return (clock.Elapsed.TotalSeconds, peak.PeakAboveStart);
     }
 
     private static double Median(List<double> values)
@@ -183,6 +255,47 @@ public static class MethodBenchmark
         public long PeakBytes { get; set; }
 
         public Prediction[]? Predictions { get; set; }
+
+        public List<double> TrainingSeconds { get; } = [];
+
+        public long TrainingPeakBytes { get; set; }
+    }
+}
+
+/// <summary>Samples the resident set every millisecond from start (after returning freed heap to the OS) until
+/// disposed; <see cref="PeakAboveStart"/> is the peak above the level at the start.</summary>
+internal sealed class PeakResidentSampler : IDisposable
+{
+    private readonly CancellationTokenSource _stop = new();
+    private readonly long _baseline;
+    private readonly Task _sampler;
+    private long _peak;
+
+    private PeakResidentSampler()
+    {
+        NativeHeap.Trim();
+        _baseline = ResidentMemory.CurrentBytes();
+        _peak = _baseline;
+        _sampler = Task.Run(() =>
+        {
+            while (!_stop.IsCancellationRequested)
+            {
+                Interlocked.Exchange(ref _peak, Math.Max(Interlocked.Read(ref _peak), ResidentMemory.CurrentBytes()));
+                Thread.Sleep(1);
+            }
+        });
+    }
+
+    /// <summary>Peak so far above the start level, in bytes.</summary>
+    public long PeakAboveStart => Math.Max(0, Interlocked.Read(ref _peak) - _baseline);
+
+    public static PeakResidentSampler Start() => new();
+
+    public void Dispose()
+    {
+        _stop.Cancel();
+        _sampler.Wait();
+        _stop.Dispose();
     }
 }
 

@@ -21,10 +21,11 @@ internal static class BenchCommand
         var split = new Option<string>("--split") { DefaultValueFactory = _ => "test" };
         var limit = new Option<int?>("--limit") { Description = "N documents evenly spaced through the split (every label covered even in a file sorted by label)." };
         var repetitions = new Option<int>("--repetitions") { DefaultValueFactory = _ => 3 };
+        var trainingRepetitions = new Option<int>("--training-repetitions") { Description = "Also time forward + backward passes (the paper's training-cost protocol); 0 skips them.", DefaultValueFactory = _ => 1 };
         var maxBatchTokens = new Option<int>("--max-batch-tokens") { DefaultValueFactory = _ => 16384 };
         var threads = new Option<int>("--threads") { DefaultValueFactory = _ => 0 };
         var output = new Option<DirectoryInfo>("--output") { DefaultValueFactory = _ => new DirectoryInfo("results/bench") };
-        var command = new Command("bench", "Benchmark models (methods) side by side on the same documents.") { models, data, split, limit, repetitions, maxBatchTokens, threads, output };
+        var command = new Command("bench", "Benchmark models (methods) side by side on the same documents.") { models, data, split, limit, repetitions, trainingRepetitions, maxBatchTokens, threads, output };
         command.SetAction((parse, cancellationToken) =>
         {
             var threadCount = TorchRuntime.ConfigureThreads(parse.GetValue(threads));
@@ -43,7 +44,7 @@ internal static class BenchCommand
             }).ToList();
             try
             {
-                var rows = MethodBenchmark.Run(loaded, documents, parse.GetValue(maxBatchTokens), parse.GetValue(repetitions), Console.Error.WriteLine, cancellationToken);
+                var rows = MethodBenchmark.Run(loaded, documents, parse.GetValue(maxBatchTokens), parse.GetValue(repetitions), Console.Error.WriteLine, cancellationToken, parse.GetValue(trainingRepetitions));
                 var machine = $"{CpuModel()}, {Environment.ProcessorCount} logical cores, {threadCount} libtorch threads, {documents.Count} documents, max {parse.GetValue(maxBatchTokens)} batch tokens, {parse.GetValue(repetitions)} interleaved repetitions (median)";
                 var markdown = Markdown(rows, machine);
                 Console.WriteLine(markdown);
@@ -80,6 +81,20 @@ internal static class BenchCommand
             text.AppendLine(c, $"| {r.Name} | {r.Method} | {r.Accuracy:P2} | {r.MacroF1:P2} | {r.DocsPerSecond:F2} | {r.SpeedUp:F2}x | {r.PeakMemoryBytes / (1024.0 * 1024):F0} | {r.MemoryRatio:F2}x | {r.TokensAttended:F1} | {r.TokensAttendedRatio:F2}x |");
         }
 
+        if (rows.All(r => r.Training is not null))
+        {
+            text.AppendLine();
+            text.AppendLine("Training step (forward + backward, first window per document; the paper's efficiency protocol):");
+            text.AppendLine();
+            text.AppendLine("| model | docs/s | speed-up | peak memory (MiB above idle) | memory vs dense |");
+            text.AppendLine("|---|---|---|---|---|");
+            foreach (var r in rows)
+            {
+                var t = r.Training!;
+                text.AppendLine(c, $"| {r.Name} | {t.DocsPerSecond:F2} | {t.SpeedUp:F2}x | {t.PeakMemoryBytes / (1024.0 * 1024):F0} | {t.MemoryRatio:F2}x |");
+            }
+        }
+
         text.AppendLine();
         text.AppendLine("Per-layer profile (one extra pass per model): milliseconds per layer over the pass, and keys attended per layer (mean per document).");
         text.AppendLine();
@@ -101,10 +116,11 @@ internal static class BenchCommand
     private static string Csv(IReadOnlyList<MethodBenchmarkRow> rows)
     {
         var c = CultureInfo.InvariantCulture;
-        var text = new StringBuilder("name,method,model_version,accuracy,macro_f1,docs_per_second,speed_up,peak_memory_bytes,memory_ratio,tokens_attended,tokens_attended_ratio\n");
+        var text = new StringBuilder("name,method,model_version,accuracy,macro_f1,docs_per_second,speed_up,peak_memory_bytes,memory_ratio,tokens_attended,tokens_attended_ratio,training_docs_per_second,training_speed_up,training_peak_memory_bytes,training_memory_ratio,layer_milliseconds,tokens_attended_per_layer\n");
         foreach (var r in rows)
         {
-            text.AppendLine(c, $"{r.Name},{r.Method},{r.ModelVersion},{r.Accuracy},{r.MacroF1},{r.DocsPerSecond},{r.SpeedUp},{r.PeakMemoryBytes},{r.MemoryRatio},{r.TokensAttended},{r.TokensAttendedRatio}");
+            var t = r.Training;
+            text.AppendLine(c, $"{r.Name},{r.Method},{r.ModelVersion},{r.Accuracy},{r.MacroF1},{r.DocsPerSecond},{r.SpeedUp},{r.PeakMemoryBytes},{r.MemoryRatio},{r.TokensAttended},{r.TokensAttendedRatio},{t?.DocsPerSecond},{t?.SpeedUp},{t?.PeakMemoryBytes},{t?.MemoryRatio},{string.Join(' ', r.Profile.LayerMilliseconds.Select(v => v.ToString("F1", c)))},{string.Join(' ', r.Profile.TokensAttendedPerLayer.Select(v => v.ToString("F1", c)))}");
         }
 
         return text.ToString();
