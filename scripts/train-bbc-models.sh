@@ -3,13 +3,13 @@
 #   1. dense: fine-tune the base at 512 tokens;
 #   2. every pruning method: continue from the dense model under that method (same trainer, same data);
 #   3. eval each on the test split (JSON under results/eval) and bench them side by side (results/bench).
-# Usage: scripts/train-bbc-models.sh [OUT_DIR] [STEP…]   (steps: dense methods eval bench 20ng; default all)
+# Usage: scripts/train-bbc-models.sh [OUT_DIR] [STEP…]   (steps: dense methods refine eval bench 20ng; default all)
 # Needs ../shared (the datasets). Takes a couple of hours on 2 CPU cores; minutes on a GPU host (--device cuda).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${1:-results/bbc}
 shift || true
-steps=${*:-dense methods eval bench 20ng}
+steps=${*:-dense methods refine eval bench 20ng}
 data=${TRIAGE_SHARED:-../shared}/assets/datasets/bbc-news/bbc-news.jsonl
 threads=${TRIAGE_THREADS:-0}
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
@@ -48,6 +48,20 @@ for step in $steps; do
           --lr 1e-4 --epochs "${METHOD_EPOCHS:-1}" --patience 1 --max-tokens 512 --storage f16 --model-version "bbc-news-$name" --threads "$threads"
       done
       ;;
+    refine)
+      # A second round for the configurations that replace layers (combining) or drop tokens (LTP): one more pass
+      # at half the learning rate, continuing each from itself (its method's own parameters carry over).
+      for spec in "${methods[@]}"; do
+        IFS='|' read -r name method params limit <<<"$spec"
+        case $name in ptc-pfc-early|ptc-pfc-late|ltp) ;; *) continue ;; esac
+        [ -d "$out/$name-r2" ] && continue
+        args=()
+        for p in $params; do args+=(--method-param "$p"); done
+        [ -n "$limit" ] && args+=(--train-limit "$limit")
+        "$triage" train --data "$data" --base "$out/$name" --output "$out/$name-r2" --method "$method" "${args[@]}" \
+          --lr 5e-5 --epochs 1 --patience 1 --max-tokens 512 --storage f16 --model-version "bbc-news-$name-r2" --threads "$threads"
+      done
+      ;;
     eval)
       for dir in "$out"/*/; do
         name=$(basename "$dir")
@@ -61,6 +75,7 @@ for step in $steps; do
       for spec in "${methods[@]}"; do
         IFS='|' read -r name _ _ _ <<<"$spec"
         [ -d "$out/$name" ] && models+=(--model "$name=$out/$name")
+        [ -d "$out/$name-r2" ] && models+=(--model "$name-r2=$out/$name-r2")
       done
       "$triage" bench "${models[@]}" --data "$data" --split test --repetitions "${BENCH_REPETITIONS:-3}" \
         ${BENCH_LIMIT:+--limit "$BENCH_LIMIT"} --threads "$threads" --output results/bench
@@ -78,6 +93,6 @@ for step in $steps; do
         "$triage" eval --model "$out/$name" --data "$ng" --split test --limit 1000 --json --threads "$threads" >"results/eval/$name.json"
       done
       ;;
-    *) echo "unknown step '$step' (dense, methods, eval, bench, 20ng)" >&2; exit 2 ;;
+    *) echo "unknown step '$step' (dense, methods, refine, eval, bench, 20ng)" >&2; exit 2 ;;
   esac
 done

@@ -59,6 +59,11 @@ internal sealed class ScoringAttentionKernel : IAttentionKernel
             return nn.functional.scaled_dot_product_attention(query, key, value, mask, _dropout).MoveToOuterDisposeScope();
         }
 
+        if (!_scoresWithGradient && !is_grad_enabled() && query.shape[2] > QueryChunk)
+        {
+            return AttendInQueryChunks(query, key, value, mask).MoveToOuterDisposeScope();
+        }
+
         // BERT's 1/sqrt(d_h) scale (spec A1), not the paper's 1/sqrt(d). Scaling the queries [Tq, dh] rather than the
         // logits [Tq, t], and masking in place, saves two passes over the largest tensor of the layer.
         var logits = matmul(query * (1.0 / Math.Sqrt(dh)), key.transpose(-2, -1)); // [B, H, Tq, t]
@@ -74,5 +79,39 @@ internal sealed class ScoringAttentionKernel : IAttentionKernel
 
         var attended = _dropout > 0 ? nn.functional.dropout(probs, _dropout, training: true) : probs;
         return matmul(attended, value).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Query rows per block in inference (see <see cref="AttendInQueryChunks"/>).</summary>
+    internal const long QueryChunk = 128;
+
+    /// <summary>
+    /// Inference path: the same softmax attention and importance scores, computed for blocks of query rows so that
+    /// only a [B, H, QueryChunk, t] probability block is alive at a time instead of [B, H, Tq, t]. The fused SDPA of the
+    /// dense baseline never materialises probabilities; this keeps the scoring layers' peak memory near it. Exact per
+    /// row (softmax is row-wise); the column sums add up block by block.
+    /// </summary>
+    private Tensor AttendInQueryChunks(Tensor query, Tensor key, Tensor value, Tensor keyMask)
+    {
+        var (dh, length) = (query.shape[3], query.shape[2]);
+        var keysT = key.transpose(-2, -1);
+        var masked = keyMask.logical_not();
+        var fill = finfo(query.dtype).min;
+        var outputs = new List<Tensor>((int)((length + QueryChunk - 1) / QueryChunk));
+        Tensor? scores = null;
+        for (long start = 0; start < length; start += QueryChunk)
+        {
+            using var block = NewDisposeScope();
+            var rows = Math.Min(QueryChunk, length - start);
+            var logits = matmul(query.narrow(2, start, rows) * (1.0 / Math.Sqrt(dh)), keysT); // [B, H, rows, t]
+            logits.masked_fill_(masked, fill);
+            var probs = nn.functional.softmax(logits, -1);
+            var part = matmul(_queryWeights!.narrow(3, start, rows), probs).squeeze(2); // [B, H, t]
+            scores = scores is null ? part.MoveToOuterDisposeScope() : scores.add_(part);
+            outputs.Add(matmul(probs, value).MoveToOuterDisposeScope());
+        }
+
+        _scores?.Dispose();
+        _scores = scores!.DetachFromDisposeScope();
+        return cat(outputs, 2);
     }
 }

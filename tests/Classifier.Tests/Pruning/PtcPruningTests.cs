@@ -42,6 +42,31 @@ public sealed class PtcPruningTests
         }
     }
 
+    [Theory]
+    [InlineData("ptc-pf")]
+    [InlineData("ltp")]
+    public void Inference_in_query_blocks_matches_the_whole_probability_matrix(string method)
+    {
+        // 300 and 500 query rows: several blocks of 128 and a ragged last one. With autograd on, the scoring layers take
+        // the whole [B, H, T, t] path; under inference mode, the blocked one. Same kept keys, same outputs.
+        using var model = TinyModels.Classifier(method, method == "ltp" ? null : new JsonObject { ["p"] = 0.7 });
+        var (ids, mask) = TinyModels.Batch(5, 500, 300);
+        using var whole = model.Forward(ids, mask);
+        float[] blockedLogits, blockedKeys;
+        using (inference_mode())
+        {
+            using var blocked = model.Forward(ids, mask);
+            (blockedLogits, blockedKeys) = (TinyModels.Floats(blocked.Logits), TinyModels.Floats(blocked.KeysAttended));
+        }
+
+        Assert.Equal(TinyModels.Floats(whole.KeysAttended), blockedKeys);
+        var wholeLogits = TinyModels.Floats(whole.Logits);
+        for (var i = 0; i < wholeLogits.Length; i++)
+        {
+            Assert.Equal(wholeLogits[i], blockedLogits[i], 4);
+        }
+    }
+
     [Fact]
     public void Ptc_p_output_keeps_every_query_token()
     {
