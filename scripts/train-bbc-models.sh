@@ -74,8 +74,9 @@ for step in $steps; do
       models=(--model "dense=$out/dense")
       for spec in "${methods[@]}"; do
         IFS='|' read -r name _ _ _ <<<"$spec"
-        [ -d "$out/$name" ] && models+=(--model "$name=$out/$name")
-        [ -d "$out/$name-r2" ] && models+=(--model "$name-r2=$out/$name-r2")
+        # The refined model where there is one, else the first round's.
+        if [ -d "$out/$name-r2" ]; then models+=(--model "$name-r2=$out/$name-r2")
+        elif [ -d "$out/$name" ]; then models+=(--model "$name=$out/$name"); fi
       done
       "$triage" bench "${models[@]}" --data "$data" --split test --repetitions "${BENCH_REPETITIONS:-3}" \
         ${BENCH_LIMIT:+--limit "$BENCH_LIMIT"} --threads "$threads" --output results/bench
