@@ -59,59 +59,53 @@ internal sealed class ScoringAttentionKernel : IAttentionKernel
             return nn.functional.scaled_dot_product_attention(query, key, value, mask, _dropout).MoveToOuterDisposeScope();
         }
 
-        if (!_scoresWithGradient && !is_grad_enabled() && query.shape[2] > QueryChunk)
-        {
-            return AttendInQueryChunks(query, key, value, mask).MoveToOuterDisposeScope();
-        }
-
-        // BERT's 1/sqrt(d_h) scale (spec A1), not the paper's 1/sqrt(d). Scaling the queries [Tq, dh] rather than the
-        // logits [Tq, t], and masking in place, saves two passes over the largest tensor of the layer.
-        var logits = matmul(query * (1.0 / Math.Sqrt(dh)), key.transpose(-2, -1)); // [B, H, Tq, t]
-        logits.masked_fill_(mask.logical_not(), finfo(logits.dtype).min);
-        var probs = nn.functional.softmax(logits, -1);
-        using (_scoresWithGradient ? null : no_grad())
-        {
-            // Column mean over the counted query rows: [B, 1, 1, Tq] @ [B, H, Tq, t] -> [B, H, 1, t].
-            var source = _scoresWithGradient ? probs : probs.detach();
-            _scores?.Dispose();
-            _scores = matmul(_queryWeights, source).squeeze(2).DetachFromDisposeScope();
-        }
-
-        var attended = _dropout > 0 ? nn.functional.dropout(probs, _dropout, training: true) : probs;
-        return matmul(attended, value).MoveToOuterDisposeScope();
+        // Inference takes the query rows in blocks (see QueryChunk); with autograd on, every probability is kept for
+        // the backward pass anyway, so one block covers all rows.
+        var rowsPerBlock = _scoresWithGradient || is_grad_enabled() ? query.shape[2] : QueryChunk;
+        return AttendInBlocks(query, key, value, mask, rowsPerBlock).MoveToOuterDisposeScope();
     }
 
-    /// <summary>Query rows per block in inference (see <see cref="AttendInQueryChunks"/>).</summary>
+    /// <summary>
+    /// Query rows per block in inference: only a [B, H, QueryChunk, t] probability block is alive at a time instead of
+    /// [B, H, Tq, t]. The fused SDPA of the dense baseline never materialises probabilities; this keeps the scoring
+    /// layers' peak memory near it.
+    /// </summary>
     internal const long QueryChunk = 128;
 
     /// <summary>
-    /// Inference path: the same softmax attention and importance scores, computed for blocks of query rows so that
-    /// only a [B, H, QueryChunk, t] probability block is alive at a time instead of [B, H, Tq, t]. The fused SDPA of the
-    /// dense baseline never materialises probabilities; this keeps the scoring layers' peak memory near it. Exact per
-    /// row (softmax is row-wise); the column sums add up block by block.
+    /// Softmax attention over the kept keys plus the importance scores, for blocks of <paramref name="rowsPerBlock"/>
+    /// query rows. Exact per row (softmax is row-wise); the column sums add up block by block.
     /// </summary>
-    private Tensor AttendInQueryChunks(Tensor query, Tensor key, Tensor value, Tensor keyMask)
+    private Tensor AttendInBlocks(Tensor query, Tensor key, Tensor value, Tensor keyMask, long rowsPerBlock)
     {
         var (dh, length) = (query.shape[3], query.shape[2]);
         var keysT = key.transpose(-2, -1);
         var masked = keyMask.logical_not();
         var fill = finfo(query.dtype).min;
-        var outputs = new List<Tensor>((int)((length + QueryChunk - 1) / QueryChunk));
+        var outputs = new List<Tensor>((int)((length + rowsPerBlock - 1) / rowsPerBlock));
         Tensor? scores = null;
-        for (long start = 0; start < length; start += QueryChunk)
+        for (long start = 0; start < length; start += rowsPerBlock)
         {
             using var block = NewDisposeScope();
-            var rows = Math.Min(QueryChunk, length - start);
+            var rows = Math.Min(rowsPerBlock, length - start);
+            // BERT's 1/sqrt(d_h) scale (spec A1), not the paper's 1/sqrt(d). Scaling the queries [rows, dh] rather than
+            // the logits [rows, t], and masking in place, saves two passes over the largest tensor of the layer.
             var logits = matmul(query.narrow(2, start, rows) * (1.0 / Math.Sqrt(dh)), keysT); // [B, H, rows, t]
             logits.masked_fill_(masked, fill);
             var probs = nn.functional.softmax(logits, -1);
-            var part = matmul(_queryWeights!.narrow(3, start, rows), probs).squeeze(2); // [B, H, t]
-            scores = scores is null ? part.MoveToOuterDisposeScope() : scores.add_(part);
-            outputs.Add(matmul(probs, value).MoveToOuterDisposeScope());
+            using (_scoresWithGradient ? null : no_grad())
+            {
+                // Column sums over the counted query rows: [B, 1, 1, rows] @ [B, H, rows, t] -> [B, H, t].
+                var part = matmul(_queryWeights!.narrow(3, start, rows), _scoresWithGradient ? probs : probs.detach()).squeeze(2);
+                scores = scores is null ? part.MoveToOuterDisposeScope() : (scores + part).MoveToOuterDisposeScope();
+            }
+
+            var attended = _dropout > 0 ? nn.functional.dropout(probs, _dropout, training: true) : probs;
+            outputs.Add(matmul(attended, value).MoveToOuterDisposeScope());
         }
 
         _scores?.Dispose();
         _scores = scores!.DetachFromDisposeScope();
-        return cat(outputs, 2);
+        return outputs.Count == 1 ? outputs[0] : cat(outputs, 2);
     }
 }
