@@ -192,13 +192,8 @@ public static class MethodBenchmark
     private static LayerProfile ProfiledPass(MethodState s, int maxBatchTokens)
     {
         var observer = new LayerTimingObserver(synchronize: true);
-        var predictions = new List<Prediction>(s.Prepared.Length);
         var clock = Stopwatch.StartNew();
-        foreach (var batch in ModelEvaluator.TokenBudget(s.Order, i => s.Prepared[i], maxBatchTokens))
-        {
-            predictions.AddRange(s.Classifier.Classify(batch.Select(i => s.Prepared[i]).ToList(), observer));
-        }
-
+        var predictions = ModelEvaluator.ClassifyAll(s.Classifier, s.Prepared, s.Order, maxBatchTokens, observer, CancellationToken.None);
         clock.Stop();
         var layers = observer.Elapsed.OrderBy(e => e.Key).Select(e => e.Value.TotalMilliseconds).ToList();
         return new LayerProfile(layers, Math.Max(0, clock.Elapsed.TotalMilliseconds - layers.Sum()), ModelEvaluator.MeanPerLayer(predictions));
@@ -207,19 +202,9 @@ public static class MethodBenchmark
     private static (double Seconds, long PeakBytes) TimedPass(MethodState s, int maxBatchTokens)
     {
         using var peak = PeakResidentSampler.Start();
-        var predictions = new Prediction[s.Prepared.Length];
         var clock = Stopwatch.StartNew();
-        foreach (var batch in ModelEvaluator.TokenBudget(s.Order, i => s.Prepared[i], maxBatchTokens))
-        {
-            var results = s.Classifier.Classify(batch.Select(i => s.Prepared[i]).ToList());
-            for (var k = 0; k < batch.Count; k++)
-            {
-                predictions[batch[k]] = results[k];
-            }
-        }
-
+        s.Predictions = ModelEvaluator.ClassifyAll(s.Classifier, s.Prepared, s.Order, maxBatchTokens, observer: null, CancellationToken.None);
         clock.Stop();
-        s.Predictions = predictions;
         return (clock.Elapsed.TotalSeconds, peak.PeakAboveStart);
     }
 

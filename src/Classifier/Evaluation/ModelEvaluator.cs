@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Triage.Classifier.Inference;
+using Triage.Classifier.Modeling;
 using Triage.Classifier.Models;
 using Triage.Classifier.Training;
 
@@ -43,19 +44,9 @@ public static class ModelEvaluator
         // Warm-up outside the clock: the first forward pays for lazy native initialisation.
         classifier.Classify([prepared[0]]);
 
-        var predictions = new Prediction[documents.Count];
         var order = Enumerable.Range(0, documents.Count).OrderBy(i => prepared[i].LongestWindow).ToList();
         var clock = Stopwatch.StartNew();
-        foreach (var batch in TokenBudget(order, i => prepared[i], maxBatchTokens))
-        {
-            cancellationToken.ThrowIfCancellationRequested();
-            var results = classifier.Classify(batch.Select(i => prepared[i]).ToList());
-            for (var k = 0; k < batch.Count; k++)
-            {
-                predictions[batch[k]] = results[k];
-            }
-        }
-
+        var predictions = ClassifyAll(classifier, prepared, order, maxBatchTokens, observer: null, cancellationToken);
         clock.Stop();
         var truth = documents.Select(d => labelIndex[d.Label]).ToList();
         var probabilities = predictions.Select(p => model.Manifest.Labels.Select(l => p.Probabilities[l]).ToArray()).ToList();
@@ -71,6 +62,26 @@ public static class ModelEvaluator
             MeanPerLayer(predictions),
             threads,
             model.Device.ToString());
+    }
+
+    /// <summary>Classifies <paramref name="prepared"/> in token-budget batches taken in <paramref name="order"/> (sorted by
+    /// length); predictions come back in the documents' own order.</summary>
+    public static Prediction[] ClassifyAll(DocumentClassifier classifier, IReadOnlyList<PreparedDocument> prepared, IReadOnlyList<int> order, int maxBatchTokens, ILayerObserver? observer, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(classifier);
+        ArgumentNullException.ThrowIfNull(prepared);
+        var predictions = new Prediction[prepared.Count];
+        foreach (var batch in TokenBudget(order, i => prepared[i], maxBatchTokens))
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            var results = classifier.Classify(batch.Select(i => prepared[i]).ToList(), observer);
+            for (var k = 0; k < batch.Count; k++)
+            {
+                predictions[batch[k]] = results[k];
+            }
+        }
+
+        return predictions;
     }
 
     /// <summary>Per layer, the keys attended averaged over documents.</summary>

@@ -95,7 +95,7 @@ public static class ModelTrainer
             bool Fresh(string key) => (!keepHead && (key.StartsWith("classifier.", StringComparison.Ordinal) || key.StartsWith("bert.pooler.", StringComparison.Ordinal)))
                 || (!keepStrategy && key.StartsWith("strategy.", StringComparison.Ordinal));
             // The encoder must be complete; what starts fresh is neither required nor loaded.
-            CheckpointLoader.Load(network, weights, "bert.", mayBeMissing: Fresh, skip: Fresh);
+            CheckpointLoader.Load(network, weights, "bert.", skip: Fresh);
             if (!keepStrategy)
             {
                 // PTC's combining module may start from the attention weights of the layer it replaces.

@@ -21,19 +21,13 @@ internal static class StepProgressDisplay
     public static T Run<T>(string title, int lineEvery, Func<Action<StepStatus>, T> job)
     {
         ArgumentNullException.ThrowIfNull(job);
-        if (Console.IsErrorRedirected || Console.IsOutputRedirected)
-        {
-            var lines = new StepLines(Console.Out, lineEvery);
-            return job(lines.Report);
-        }
-
-        var console = AnsiConsole.Create(new AnsiConsoleSettings
+        var console = Console.IsErrorRedirected || Console.IsOutputRedirected ? null : AnsiConsole.Create(new AnsiConsoleSettings
         {
             Ansi = AnsiSupport.Detect,
             ColorSystem = ColorSystemSupport.Detect,
             Out = new AnsiConsoleOutput(Console.Error),
         });
-        if (!console.Profile.Capabilities.Interactive)
+        if (console is null || !console.Profile.Capabilities.Interactive)
         {
             var lines = new StepLines(Console.Out, lineEvery);
             return job(lines.Report);
