@@ -69,36 +69,25 @@ public static class MethodBenchmark
             s.Classifier.Classify([s.Prepared[0]]); // warm-up: lazy native initialisation, allocator growth
         }
 
-        for (var repetition = 0; repetition < repetitions; repetition++)
+        Interleaved(state, repetitions, cancellationToken, (s, repetition) =>
         {
-            // Rotate the order every repetition: no model always runs first (cold caches) or last.
-            for (var k = 0; k < state.Count; k++)
-            {
-                cancellationToken.ThrowIfCancellationRequested();
-                var s = state[(k + repetition) % state.Count];
-                var (seconds, peak) = TimedPass(s, maxBatchTokens);
-                s.Seconds.Add(seconds);
-                s.PeakBytes = Math.Max(s.PeakBytes, peak);
-                log?.Invoke($"repetition {repetition + 1}/{repetitions}: {s.Name} {documents.Count / seconds:F2} docs/s");
-            }
-        }
+            var (seconds, peak) = TimedPass(s, maxBatchTokens);
+            s.Seconds.Add(seconds);
+            s.PeakBytes = Math.Max(s.PeakBytes, peak);
+            log?.Invoke($"repetition {repetition + 1}/{repetitions}: {s.Name} {documents.Count / seconds:F2} docs/s");
+        });
 
         // One profiled pass each, after the timed ones: the per-layer clock reads add a little overhead of their own.
         var profiles = state.ToDictionary(s => s, s => ProfiledPass(s, maxBatchTokens));
 
         // Training passes, interleaved the same way (the paper's efficiency protocol).
-        for (var repetition = 0; repetition < trainingRepetitions; repetition++)
+        Interleaved(state, trainingRepetitions, cancellationToken, (s, repetition) =>
         {
-            for (var k = 0; k < state.Count; k++)
-            {
-                cancellationToken.ThrowIfCancellationRequested();
-                var s = state[(k + repetition) % state.Count];
-                var (seconds, peak) = TrainingPass(s, documents, maxBatchTokens);
-                s.TrainingSeconds.Add(seconds);
-                s.TrainingPeakBytes = Math.Max(s.TrainingPeakBytes, peak);
-                log?.Invoke($"training repetition {repetition + 1}/{trainingRepetitions}: {s.Name} {documents.Count / seconds:F2} docs/s");
-            }
-        }
+            var (seconds, peak) = TrainingPass(s, documents, maxBatchTokens);
+            s.TrainingSeconds.Add(seconds);
+            s.TrainingPeakBytes = Math.Max(s.TrainingPeakBytes, peak);
+            log?.Invoke($"training repetition {repetition + 1}/{trainingRepetitions}: {s.Name} {documents.Count / seconds:F2} docs/s");
+        });
 
         var labels = documents.Select(d => d.Label).ToList();
         var rows = state.Select(s =>
@@ -126,6 +115,20 @@ public static class MethodBenchmark
             r.s.Seconds.Select(sec => documents.Count / sec).ToList(),
             profiles[r.s],
             Training(r.s, reference.s, documents.Count))).ToList();
+    }
+
+    /// <summary>Runs <paramref name="pass"/> for every model, <paramref name="repetitions"/> times, rotating the order every
+    /// repetition: no model always runs first (cold caches) or last.</summary>
+    private static void Interleaved(List<MethodState> state, int repetitions, CancellationToken cancellationToken, Action<MethodState, int> pass)
+    {
+        for (var repetition = 0; repetition < repetitions; repetition++)
+        {
+            for (var k = 0; k < state.Count; k++)
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                pass(state[(k + repetition) % state.Count], repetition);
+            }
+        }
     }
 
     private static TrainingCost? Training(MethodState s, MethodState reference, int documents)
